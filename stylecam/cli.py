@@ -11,6 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import typer
 
 from .errors import UserError
+from .live import KEYS_HELP
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Neural style transfer for video files and webcams.")
@@ -78,6 +79,125 @@ def train(
     summary = run_training(cfg)
     typer.echo(f"wrote {summary['model']} (preview {summary['preview']}); final losses "
                + ", ".join(f"{k} {v:.4g}" for k, v in summary["final_losses"].items()))
+
+
+@app.command()
+def styles():
+    """List the bundled styles."""
+    from .modelfile import load_model
+    from .styles import bundled_styles
+
+    rows = [("NAME", "QUALITY", "PAINTING", "ARTIST", "TRAINED AT")]
+    for s in bundled_styles():
+        meta = load_model(s.path).metadata
+        rows.append((s.name, s.quality, meta.get("title", ""), meta.get("artist", ""),
+                     f"{meta.get('train_size', '?')} px, {meta.get('steps', '?')} steps"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+@app.command()
+def paint(
+    content: Path = typer.Argument(..., help="The photo to repaint."),
+    style_image: Path = typer.Argument(..., help="The painting."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image (PNG or JPEG)."),
+    steps: int = typer.Option(300, help="Optimisation steps."),
+    size: int = typer.Option(512, help="Long side of the output."),
+    lr: float = typer.Option(4.0, help="Adam learning rate, in 0-255 pixel units."),
+    style_size: int = typer.Option(512, help="Long side of the painting when its style is measured."),
+    content_weight: float = typer.Option(1.0),
+    style_weight: float = typer.Option(10.0),
+    tv_weight: float = typer.Option(1.0),
+    vgg_weights: Optional[Path] = typer.Option(None, help="VGG16 weights file."),
+    overwrite: bool = typer.Option(False, help="Replace an existing output."),
+):
+    """Gatys et al.: optimise one image against the style (slow; the quality reference)."""
+    from .image_io import read_image, write_image
+
+    if output.exists() and not overwrite:
+        raise UserError(f"{output} exists; pass --overwrite to replace it")
+    photo, painting = read_image(content), read_image(style_image)
+    from training import vgg
+    from training.data import resize_long_side
+    from training.gatys import paint as run_paint
+    from training.losses import LossWeights
+
+    net = vgg.build_vgg_features(vgg.load_vgg_weights(vgg_weights))
+    image, terms = run_paint(resize_long_side(photo, size), resize_long_side(painting, style_size),
+                             net, steps=steps, lr=lr,
+                             weights=LossWeights(content_weight, style_weight, tv_weight))
+    write_image(output, image)
+    typer.echo(f"wrote {output}; losses " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items()))
+
+
+@app.command()
+def convert(
+    input: Path = typer.Argument(..., help="A video, an image, or a folder of images."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Output file or folder (default INPUT-STYLE.mp4 / .png ...)."),
+    style: Optional[str] = typer.Option(None, "--style", help="Bundled style name or a .keras model file."),
+    max_size: Optional[int] = typer.Option(None, "--max-size", min=8,
+                                           help="Stylize at this long side (faster); the output keeps the input's size."),
+    strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0, help="Blend with the original: 0..1."),
+    preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours."),
+    batch: int = typer.Option(4, "--batch", min=1, help="Frames per network call."),
+    device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
+    crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower = better, bigger)."),
+    preset: str = typer.Option("medium", "--preset", help="x264 speed preset (ultrafast .. veryslow)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+):
+    """Stylize a video (H.264, audio copied, timing and size kept), an image, or a folder of images."""
+    from .convert import convert_path, default_output
+    from .process import Look, StyleProcessor, load_stylizer, select_device
+    from .video_io import EncodeSettings
+
+    from .styles import DEFAULT_STYLE
+    out = output or default_output(input, Path(style).stem if style else DEFAULT_STYLE)
+
+    def processor():
+        select_device(device)
+        return StyleProcessor(load_stylizer(style), Look(strength, preserve_color, max_size))
+
+    summary = convert_path(input, out, processor, batch=batch, overwrite=overwrite,
+                           settings=EncodeSettings(crf, preset))
+    typer.echo(summary.line())
+
+
+@app.command(epilog=KEYS_HELP)
+def live(
+    camera: int = typer.Option(0, "--camera", help="Camera index."),
+    source: Optional[str] = typer.Option(None, "--source", help="A video file or stream URL instead of a camera."),
+    style: Optional[str] = typer.Option(None, "--style", help="First style: bundled name or .keras file."),
+    max_size: Optional[int] = typer.Option(None, "--max-size", min=8, help="Stylize at this long side (faster)."),
+    strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0),
+    preserve_color: bool = typer.Option(False, "--preserve-color"),
+    record: Optional[Path] = typer.Option(None, "--record", help="Record to this MP4 from the start."),
+    no_window: bool = typer.Option(False, "--no-window", help="No display (servers): needs --record."),
+    loop: bool = typer.Option(False, "--loop", help="Loop a --source file."),
+    duration: Optional[float] = typer.Option(None, "--duration", help="Stop after this many seconds."),
+    snapshot_dir: Path = typer.Option(Path("."), "--snapshot-dir", help="Where s saves snapshots."),
+    device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --record file."),
+):
+    """Live stylized preview of a webcam (or a file) in a window."""
+    from .live import Capture, LiveOptions, LiveSession, NoWindow, Window, style_list
+    from .process import Look, load_stylizer, select_device
+    from .styles import DEFAULT_STYLE, bundled_styles
+
+    if no_window and record is None:
+        raise UserError("--no-window needs --record FILE (there is nothing else to do with the frames)")
+    capture = Capture(source if source is not None else camera, loop=loop)
+    display = NoWindow() if no_window else Window()
+    bundled = [s.name for s in bundled_styles()]
+    styles = style_list(style or (DEFAULT_STYLE if DEFAULT_STYLE in bundled else None), bundled)
+    select_device(device)
+    session = LiveSession(capture, styles, lambda s: load_stylizer(s, "fast"), display,
+                          Look(strength, preserve_color, max_size),
+                          LiveOptions(record, snapshot_dir, duration, overwrite),
+                          log=lambda m: typer.echo(m, err=True))
+    shown = session.run()
+    typer.echo(f"{shown} frames shown, {session.dropped} dropped (newest frame wins)", err=True)
 
 
 if __name__ == "__main__":

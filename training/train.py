@@ -46,7 +46,7 @@ class TrainConfig:
         return Path(self.workdir or Path("runs") / self.name)
 
 
-def train(cfg: TrainConfig, progress=True) -> dict:
+def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     """Train, checkpointing every ``checkpoint_every`` steps; a rerun resumes. Returns a summary."""
     import keras
 
@@ -83,14 +83,14 @@ def train(cfg: TrainConfig, progress=True) -> dict:
         trainer(np.zeros((1, cfg.size, cfg.size, 3), "float32"))
 
         epochs = cfg.steps // cfg.checkpoint_every
-        callbacks = [keras.callbacks.BackupAndRestore(str(run_dir / "checkpoint"), save_freq="epoch")]
-        callbacks += _tensorboard(run_dir, held, cfg.size)
+        callbacks = [keras.callbacks.BackupAndRestore(str(run_dir / "checkpoint"), save_freq="epoch"),
+                     *_tensorboard(run_dir, held, cfg.size), *callbacks]
         if progress:
             callbacks.append(ProgressBar(cfg.steps, cfg.checkpoint_every, f"train {cfg.name}",
                                          ("total", "content", "style", "tv")))
         started = time.time()
         history = trainer.fit(iter(crops), epochs=epochs, steps_per_epoch=cfg.checkpoint_every,
-                              verbose=0, callbacks=callbacks)
+                              verbose=0, callbacks=callbacks, shuffle=False)
         seconds = time.time() - started
     finally:
         keras.config.set_dtype_policy(previous_policy)
@@ -110,7 +110,7 @@ def train(cfg: TrainConfig, progress=True) -> dict:
         "wall_seconds_last_run": round(seconds, 1),
     }
     save_model(export, cfg.out_path, metadata)
-    sheet = write_preview_sheet(export, held, run_dir / "preview.png")
+    sheet = save_sheet(preview_pairs(export, held, 384), run_dir / "preview.png")
     summary = {"model": str(cfg.out_path), "preview": str(sheet), **metadata}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -135,53 +135,53 @@ def resolve_precision(precision: str) -> str:
     return "bfloat16" if native_bfloat16() else "float32"
 
 
-def preview_images(net, photos, size):
+def preview_pairs(net, photos, size):
+    """(content, stylized) uint8 pairs, content downscaled to long side ``size``."""
     from stylecam.stylizer import Stylizer
 
-    stylizer = Stylizer(net)
     from .data import resize_long_side
 
-    rows = []
-    for photo in photos:
-        small = resize_long_side(photo, size)
-        rows.append((small, stylizer.stylize(small)))
-    return rows
+    stylizer = Stylizer(net)
+    return [(small, stylizer.stylize(small)) for small in (resize_long_side(p, size) for p in photos)]
 
 
-def write_preview_sheet(net, photos, path, size=384) -> Path:
-    """content | stylized, one row per held photo, as a PNG."""
+def save_sheet(pairs, path) -> Path:
+    """content | stylized, one row per pair, as a PNG."""
     import cv2
 
-    rows = []
-    for content, out in preview_images(net, photos, size):
-        rows.append(np.hstack([content, out]))
+    rows = [np.hstack(pair) for pair in pairs]
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    sheet = np.vstack(rows)
     path = Path(path)
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
     return path
 
 
 def _tensorboard(run_dir, held, size):
+    """TensorBoard scalars, and preview images both in TensorBoard and as PNGs in run_dir/previews."""
+    import keras
+
     try:
         import tensorboard  # noqa: F401
         import tensorflow as tf  # TensorBoard writes through tf.summary
     except ImportError:
-        return []
-    import keras
+        tf = None
 
     class PreviewImages(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.writer = tf.summary.create_file_writer(str(run_dir / "tensorboard" / "preview"))
+            self.writer = tf.summary.create_file_writer(str(run_dir / "tensorboard" / "preview")) if tf else None
 
         def on_epoch_end(self, epoch, logs=None):
-            net = self.model.net
-            images = [np.hstack(pair) for pair in preview_images(net, held[:2], size)]
-            with self.writer.as_default():
-                for i, im in enumerate(images):
-                    tf.summary.image(f"preview/{i}", im[None], step=epoch)
+            step = (epoch + 1) * self.params["steps"]
+            pairs = preview_pairs(self.model.net, held[:2], size)
+            save_sheet(pairs, run_dir / "previews" / f"step{step:06d}.png")
+            if self.writer is not None:
+                with self.writer.as_default():
+                    for i, pair in enumerate(pairs):
+                        tf.summary.image(f"preview/{i}", np.hstack(pair)[None], step=step)
+                self.writer.flush()
 
-    return [keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq=20),
-            PreviewImages()]
+    board = [keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq=20)] if tf else []
+    return [*board, PreviewImages()]

@@ -1,0 +1,73 @@
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from stylecam.modelfile import ModelFileError, load_model, save_model
+from stylecam.network import TransformNet, build_transform_net
+from stylecam.stylizer import Stylizer
+
+
+@pytest.fixture(scope="module")
+def net():
+    return build_transform_net(width=4, residual_blocks=1)
+
+
+@pytest.mark.parametrize("h,w", [(8, 8), (17, 23), (31, 64), (45, 33)])
+def test_output_keeps_any_size(net, h, w):
+    y = net(np.random.default_rng(0).uniform(0, 255, (2, h, w, 3)).astype("float32"))
+    assert tuple(y.shape) == (2, h, w, 3)
+
+
+def test_full_network_matches_johnson_parameter_count():
+    # 9x9 conv 32, two stride-2 convs, five residual blocks of 128, two upsample convs, 9x9 to 3.
+    assert build_transform_net().count_params() == 1_679_235
+
+
+def test_stylizer_takes_and_returns_uint8_of_any_size(net):
+    frame = np.random.default_rng(1).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    out = Stylizer(net).stylize(frame)
+    assert out.dtype == np.uint8 and out.shape == frame.shape
+
+
+def test_round_trip_is_identical_and_loads_in_safe_mode(net, tmp_path):
+    path = save_model(net, tmp_path / "m.keras", {"name": "tiny", "steps": 3})
+    loaded = load_model(path)
+    assert isinstance(loaded, TransformNet)
+    assert loaded.metadata["name"] == "tiny" and loaded.metadata["steps"] == 3
+    x = np.random.default_rng(2).uniform(0, 255, (1, 21, 19, 3)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(net(x)),
+                                  keras.ops.convert_to_numpy(loaded(x)))
+    keras.saving.load_model(path, safe_mode=True)  # no Lambda layers, everything registered
+
+
+def test_save_leaves_no_temporary_files(net, tmp_path):
+    save_model(net, tmp_path / "m.keras")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.keras"]
+
+
+def test_truncated_model_file_is_a_clear_error(net, tmp_path):
+    path = save_model(net, tmp_path / "m.keras")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="not a stylecam model|corrupt"):
+        load_model(path)
+
+
+def test_garbage_and_foreign_files_are_clear_errors(tmp_path):
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"hello")
+    with pytest.raises(ModelFileError, match="not a stylecam model file"):
+        load_model(junk)
+    foreign = tmp_path / "foreign.keras"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(foreign)
+    with pytest.raises(ModelFileError, match="not a stylecam style network"):
+        load_model(foreign)
+    bad_zip = tmp_path / "zip.keras"
+    with zipfile.ZipFile(bad_zip, "w") as z:
+        z.writestr("config.json", "{not json")
+    with pytest.raises(ModelFileError, match="corrupt"):
+        load_model(bad_zip)
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model(tmp_path / "missing.keras")
