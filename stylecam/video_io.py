@@ -1,0 +1,385 @@
+"""Decode and encode video with the ffmpeg that imageio-ffmpeg bundles.
+
+Timing: the reader reports each frame's presentation timestamp (from ffmpeg's showinfo
+filter, in the decoder's time base, relative to the file's start) and the writer gives
+ffmpeg those exact timestamps by piping frames in a minimal live Matroska stream (one
+cluster per frame, nanosecond timestamps) instead of bare rawvideo, which could only
+carry a constant frame rate. Variable-frame-rate inputs keep their timing.
+
+Size: frames come out of the reader already rotated (ffmpeg applies the display
+matrix). H.264 4:2:0 cannot code an odd width or height (its crop unit is 2 pixels),
+so the writer encodes odd-sized frames as yuv444p (High 4:4:4): the output keeps the
+exact input size; players without 4:4:4 support should use an even size (--max-size).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import struct
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import UserError
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+# ---------------------------------------------------------------- probing
+
+@dataclass
+class VideoInfo:
+    path: Path
+    width: int          # as displayed (after rotation)
+    height: int
+    fps: float          # nominal (container) frame rate; 0 if unknown
+    duration: float     # seconds; 0 if unknown
+    start: float        # the file's start time in seconds
+    rotation: int       # degrees the display matrix rotates by
+    audio_streams: int
+    codec: str
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_streams > 0
+
+    @property
+    def expected_frames(self) -> int | None:
+        return round(self.duration * self.fps) if self.duration and self.fps else None
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)|Duration: N/A")
+_START = re.compile(r"start: (-?\d+(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\d+:\d+.*?: Video: (\w+).*?, (\d+)x(\d+)")
+_FPS = re.compile(r", (\d+(?:\.\d+)?k?) (?:fps|tbr)")
+_ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees|rotate\s*: (-?\d+)")
+
+
+def _first_error(text: str) -> str:
+    for line in text.splitlines():
+        low = line.lower()
+        if any(w in low for w in ("invalid", "error", "not found", "partial file", "corrupt")):
+            return re.sub(r"^\[[^\]]*\]\s*", "", line.strip())[:160]
+    return ""
+
+
+def probe(path) -> VideoInfo:
+    """Facts about a video file; a UserError when it is missing or not a readable video."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"input not found: {path}")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a video")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty (0 bytes)")
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                          capture_output=True, text=True, errors="replace")
+    text = proc.stderr
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if "moov atom not found" in text and head[4:8] == b"ftyp":
+        raise UserError(f"{path} is truncated or incomplete (its index, the 'moov atom', is missing)")
+    video = None
+    for line in text.splitlines():
+        m = _VIDEO.search(line)
+        if m and "attached pic" not in line and video is None:
+            video = (m.group(1), int(m.group(2)), int(m.group(3)), line)
+    if video is None:
+        why = _first_error(text)
+        raise UserError(f"{path} is not a video ffmpeg can read" + (f" ({why})" if why else ""))
+    codec, width, height, vline = video
+    fps_m = _FPS.search(vline)
+    fps = 0.0
+    if fps_m:
+        f = fps_m.group(1)
+        fps = float(f[:-1]) * 1000 if f.endswith("k") else float(f)
+    dm = _DURATION.search(text)
+    duration = 0.0
+    if dm and dm.group(1):
+        duration = int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3))
+    sm = _START.search(text)
+    rot = 0
+    rm = _ROTATION.search(text.split("Stream #", 1)[1] if "Stream #" in text else "")
+    if rm:
+        rot = round(float(rm.group(1) or rm.group(2))) % 360
+    if rot in (90, 270):
+        width, height = height, width
+    audio = sum(1 for line in text.splitlines() if re.search(r"Stream #\d+:\d+.*?: Audio:", line))
+    return VideoInfo(path, width, height, fps, duration, float(sm.group(1)) if sm else 0.0,
+                     rot, audio, codec)
+
+
+# ---------------------------------------------------------------- reading
+
+@dataclass
+class Frame:
+    """One RGB frame and its timing; ``pts`` is in ``time_base`` units from the file's start."""
+    index: int
+    image: np.ndarray          # (H, W, 3) uint8 RGB
+    pts: int
+    duration: int
+    time_base: Fraction
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def time(self) -> float:
+        return float(self.pts * self.time_base)
+
+
+_SHOWINFO = re.compile(r"n:\s*(\d+) pts:\s*(-?\d+) .*?duration:\s*(-?\d+).*? s:(\d+)x(\d+)")
+_TIMEBASE = re.compile(r"config in time_base: (\d+)/(\d+)")
+
+
+class VideoReader:
+    """Iterate over a video's frames (rotated, RGB, at their original timestamps).
+
+    Raises a UserError at the end when ffmpeg reports the file truncated or corrupt, or
+    when it has no frames. ``close()`` stops the decoder early.
+    """
+
+    def __init__(self, path, info: VideoInfo | None = None):
+        self.path = Path(path)
+        self.info = info or probe(path)
+        self.time_base = Fraction(1, 1)
+        self._infos: queue.Queue = queue.Queue()
+        self._log: list[str] = []
+        self._proc = subprocess.Popen(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
+             "-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", "showinfo",
+             "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True)  # Ctrl-C reaches Python, which stops ffmpeg itself
+        self._stderr_thread = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_thread.start()
+        self.closed = False
+
+    def _read_stderr(self):
+        for raw in self._proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if "Parsed_showinfo" in line:
+                m = _SHOWINFO.search(line)
+                if m:
+                    self._infos.put(tuple(int(g) for g in m.groups()))
+                    continue
+                t = _TIMEBASE.search(line)
+                if t:
+                    self.time_base = Fraction(int(t.group(1)), int(t.group(2)))
+                continue
+            self._log.append(line)
+            del self._log[:-50]
+        self._infos.put(None)
+
+    def __iter__(self) -> Iterator[Frame]:
+        count = 0
+        while True:
+            meta = self._infos.get()
+            if meta is None:
+                break
+            n, pts, dur, w, h = meta
+            nbytes = w * h * 3
+            data = self._proc.stdout.read(nbytes)
+            if len(data) < nbytes:
+                break
+            image = np.frombuffer(data, np.uint8).reshape(h, w, 3)
+            yield Frame(count, image, pts, max(dur, 1), self.time_base)
+            count += 1
+        rc = self._proc.wait()
+        self._stderr_thread.join(timeout=5)
+        if self.closed:
+            return
+        log = "\n".join(self._log)
+        if "partial file" in log or "moov atom not found" in log or (rc != 0 and count):
+            why = _first_error(log)
+            raise UserError(f"{self.path} is truncated or corrupt: decoding stopped after "
+                            f"{count} frames" + (f" ({why})" if why else ""))
+        if rc != 0:
+            raise UserError(f"cannot decode {self.path}" + (f": {_first_error(log)}" if _first_error(log) else ""))
+        if count == 0:
+            raise UserError(f"{self.path} has no video frames")
+
+    def close(self):
+        self.closed = True
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._proc.stdout.close()
+
+
+# ---------------------------------------------------------------- writing
+
+def _vint_size(n: int) -> bytes:
+    return bytes([0x01]) + n.to_bytes(7, "big")   # 8-byte EBML size
+
+
+_UNKNOWN_SIZE = b"\x01\xff\xff\xff\xff\xff\xff\xff"
+
+
+def _el(eid: int, payload: bytes) -> bytes:
+    return eid.to_bytes((eid.bit_length() + 7) // 8, "big") + _vint_size(len(payload)) + payload
+
+
+def _uint(eid: int, v: int) -> bytes:
+    return _el(eid, v.to_bytes(8, "big"))
+
+
+def _mkv_header(width: int, height: int) -> bytes:
+    ebml = _el(0x1A45DFA3, _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4)
+               + _uint(0x42F3, 8) + _el(0x4282, b"matroska") + _uint(0x4287, 4) + _uint(0x4285, 2))
+    info = _el(0x1549A966, _uint(0x2AD7B1, 1) + _el(0x4D80, b"stylecam") + _el(0x5741, b"stylecam"))
+    video = _el(0xE0, _uint(0xB0, width) + _uint(0xBA, height) + _el(0x2EB524, b"RGB\x18"))
+    track = _el(0xAE, _uint(0xD7, 1) + _uint(0x73C5, 1) + _uint(0x83, 1) + _uint(0x9C, 0)
+                + _el(0x86, b"V_UNCOMPRESSED") + video)
+    return ebml + b"\x18\x53\x80\x67" + _UNKNOWN_SIZE + info + _el(0x1654AE6B, track)
+
+
+def _mkv_cluster(ts_ns: int, dur_ns: int, image: np.ndarray) -> bytes:
+    block = _el(0xA1, b"\x81" + struct.pack(">hB", 0, 0) + image.tobytes())
+    group = _el(0xA0, block + _uint(0x9B, max(dur_ns, 1)))
+    return _el(0x1F43B675, _uint(0xE7, ts_ns) + group)
+
+
+@dataclass
+class EncodeSettings:
+    crf: int = 18
+    preset: str = "medium"
+
+
+class VideoWriter:
+    """Encode RGB frames with their timestamps to H.264 (MP4/MOV/MKV by ``path``'s suffix).
+
+    ``audio_from``: copy every audio stream of that file untouched (``audio_start`` is that
+    file's start time, so audio stays in sync with timestamps measured from the start).
+    Call ``close()`` to finish the file or ``abort()`` to stop and leave whatever ffmpeg
+    wrote (the caller deletes it).
+    """
+
+    def __init__(self, path, width: int, height: int, time_base: Fraction = Fraction(1, 1000),
+                 audio_from=None, audio_start: float = 0.0, settings: EncodeSettings | None = None):
+        s = settings or EncodeSettings()
+        self.path, self.width, self.height = Path(path), width, height
+        self.time_base = Fraction(time_base)
+        self.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
+               "-copyts", "-f", "matroska", "-i", "pipe:0"]
+        if audio_from is not None:
+            cmd += ["-itsoffset", f"{-audio_start:.6f}", "-i", str(audio_from)]
+        cmd += ["-map", "0:v:0"]
+        if audio_from is not None:
+            cmd += ["-map", "1:a?", "-c:a", "copy", "-map_metadata", "1"]
+        cmd += ["-c:v", "libx264", "-preset", s.preset, "-crf", str(s.crf),
+                "-vf", f"scale=out_color_matrix=bt709:out_range=tv,format={self.pix_fmt},"
+                "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
+                "-fps_mode", "passthrough",
+                "-enc_time_base", f"{self.time_base.numerator}/{self.time_base.denominator}"]
+        if self.path.suffix.lower() in (".mp4", ".m4v", ".mov"):
+            cmd += ["-movflags", "+faststart"]
+        cmd += ["-f", _muxer(self.path), str(self.path)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, start_new_session=True)
+        self._err = b""
+        self._err_thread = threading.Thread(target=self._read_err, daemon=True)
+        self._err_thread.start()
+        self._last_ns = -1
+        self.frames = 0
+        self._send(_mkv_header(width, height))
+
+    def _read_err(self):
+        self._err = self._proc.stderr.read()
+
+    def _send(self, data: bytes):
+        try:
+            self._proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            self._proc.wait()
+            raise UserError(f"ffmpeg stopped writing {self.path}: {self._error_text()}") from None
+
+    def _error_text(self) -> str:
+        self._err_thread.join(timeout=5)
+        text = self._err.decode("utf-8", "replace").strip()
+        lines = [re.sub(r"^\[[^\]]*\]\s*", "", line) for line in text.splitlines()]
+        if any(w in text for w in ("not currently supported in container", "Could not find tag for codec",
+                                   "only supported in", "Could not write header")):
+            return f"the input's audio cannot be copied into this container; use an .mkv output ({lines[0]})"
+        return lines[0] if lines else f"exit status {self._proc.returncode}"
+
+    def write(self, image: np.ndarray, pts: int, duration: int = 1):
+        """Append a frame shown at ``pts`` (``time_base`` units) for ``duration`` units."""
+        if image.shape != (self.height, self.width, 3):
+            raise ValueError(f"frame {image.shape} != {(self.height, self.width, 3)}")
+        ns = int(pts * self.time_base * 10**9)
+        ns = max(ns, self._last_ns + 1, 0)   # timestamps must increase
+        self._last_ns = ns
+        dur_ns = int(duration * self.time_base * 10**9)
+        self._send(_mkv_cluster(ns, dur_ns, np.ascontiguousarray(image, np.uint8)))
+        self.frames += 1
+
+    def close(self):
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        rc = self._proc.wait()
+        if rc != 0:
+            raise UserError(f"ffmpeg could not write {self.path}: {self._error_text()}")
+        if self.frames == 0:
+            raise UserError(f"no frames written to {self.path}")
+
+    def abort(self):
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+
+
+VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
+def _muxer(path: Path) -> str:
+    try:
+        return VIDEO_SUFFIXES[path.suffix.lower()]
+    except KeyError:
+        raise UserError(f"cannot write video to {path.name}: use an output ending in "
+                        + ", ".join(VIDEO_SUFFIXES)) from None
+
+
+# ---------------------------------------------------------------- checking outputs
+
+@dataclass
+class StreamTiming:
+    frames: int
+    timestamps: list[float]     # seconds, presentation order
+    width: int
+    height: int
+
+
+def read_timing(path) -> StreamTiming:
+    """Count a file's video frames and their timestamps (a full decode; for tests and checks)."""
+    reader = VideoReader(path)
+    ts, w, h = [], 0, 0
+    for f in reader:
+        ts.append(f.time)
+        h, w = f.image.shape[:2]
+    return StreamTiming(len(ts), ts, w, h)
+
+
+def audio_duration(path) -> float:
+    """Seconds of the first audio stream (decoded), 0.0 if there is none."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0?",
+                           "-vn", "-f", "null", os.devnull], capture_output=True, text=True)
+    times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", proc.stderr)
+    if not times or "Audio" not in proc.stderr:
+        return 0.0
+    h, m, s = times[-1]
+    return int(h) * 3600 + int(m) * 60 + float(s)

@@ -1,0 +1,78 @@
+"""Shared fixtures: a tiny untrained style network and tiny generated videos."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SHARED_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
+
+
+def ffmpeg(*args: str) -> None:
+    from stylecam.video_io import ffmpeg_exe
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
+                   check=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_net():
+    from stylecam.network import build_transform_net
+    return build_transform_net(width=4, residual_blocks=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_stylizer(tiny_net):
+    from stylecam.stylizer import Stylizer
+    return Stylizer(tiny_net)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_net, tmp_path_factory) -> Path:
+    """A tiny untrained model file, for --style."""
+    from stylecam.modelfile import save_model
+    return save_model(tiny_net, tmp_path_factory.mktemp("model") / "tiny.keras")
+
+
+@pytest.fixture(scope="session")
+def make_video(tmp_path_factory):
+    """make_video(name, size=(64, 48), frames=20, fps=10, audio=True, vfr=False, rotate=None,
+    faststart=True, source='testsrc') -> path of a generated H.264 MP4.
+
+    ``vfr``: frames 10.. are shifted 0.5 s later (a gap), so timing is not constant.
+    ``audio``: a 440 Hz AAC tone exactly as long as the video's nominal duration.
+    """
+    folder = tmp_path_factory.mktemp("videos")
+    cache: dict = {}
+
+    def make(name="clip.mp4", size=(64, 48), frames=20, fps=10, audio=True, vfr=False,
+             rotate=None, faststart=True, source="testsrc") -> Path:
+        key = (name, size, frames, fps, audio, vfr, rotate, faststart, source)
+        if key in cache:
+            return cache[key]
+        path = folder / f"{len(cache)}-{name}"
+        w, h = size
+        args = ["-f", "lavfi", "-i", f"{source}=size={w}x{h}:rate={fps}"]
+        if audio:
+            args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={frames / fps}"]
+        args += ["-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast",
+                 "-pix_fmt", "yuv444p" if w % 2 or h % 2 else "yuv420p"]
+        if vfr:
+            args += ["-vf", f"settb=1/{fps},setpts='N+if(gte(N,10),{fps // 2},0)'", "-fps_mode", "passthrough",
+                     "-video_track_timescale", "1000"]
+        if audio:
+            args += ["-c:a", "aac", "-shortest"]
+        if faststart:
+            args += ["-movflags", "+faststart"]
+        ffmpeg(*args, str(path))
+        if rotate is not None:
+            rotated = folder / f"{len(cache)}-rot-{name}"
+            ffmpeg("-display_rotation", str(rotate), "-i", str(path), "-c", "copy", str(rotated))
+            path = rotated
+        cache[key] = path
+        return path
+
+    return make
