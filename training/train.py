@@ -84,7 +84,7 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
 
         epochs = cfg.steps // cfg.checkpoint_every
         callbacks = [keras.callbacks.BackupAndRestore(str(run_dir / "checkpoint"), save_freq="epoch"),
-                     *_tensorboard(run_dir, held, cfg.size), *callbacks]
+                     *_tensorboard(run_dir, held, 2 * cfg.size), *callbacks]
         if progress:
             callbacks.append(ProgressBar(cfg.steps, cfg.checkpoint_every, f"train {cfg.name}",
                                          ("total", "content", "style", "tv")))
