@@ -4,6 +4,8 @@ Files load with ``safe_mode=True``: every layer is a registered stylecam or Kera
 """
 from __future__ import annotations
 
+from . import _keras  # noqa: F401  (quiet TensorFlow start-up)
+
 import hashlib
 import os
 import tempfile

@@ -5,6 +5,8 @@ in [0, 255] and come out in the same range (unclipped; the stylizer clips).
 """
 from __future__ import annotations
 
+from . import _keras  # noqa: F401  (quiet TensorFlow start-up)
+
 import keras
 from keras import layers, ops
 

@@ -5,6 +5,8 @@ run inside one compiled function (tf.function under TensorFlow, jax.jit under JA
 """
 from __future__ import annotations
 
+from . import _keras  # noqa: F401  (quiet TensorFlow start-up)
+
 import numpy as np
 import keras
 from keras import ops

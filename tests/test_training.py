@@ -55,7 +55,7 @@ class Record(keras.callbacks.Callback):
 def test_training_lowers_the_loss_and_writes_a_model(photos, tmp_path):
     rec = Record()
     with pytest.warns(UserWarning, match="corrupt.jpg"):
-        summary = train(config(photos, tmp_path, steps=30, every=30), progress=False, callbacks=[rec])
+        train(config(photos, tmp_path, steps=30, every=30), progress=False, callbacks=[rec])
     # Keras reports running means over the epoch; compare the first and last few steps.
     assert np.mean(rec.losses[-3:]) < 0.7 * rec.losses[0]
     model = load_model(tmp_path / "tiny.keras")
