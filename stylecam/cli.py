@@ -1,12 +1,10 @@
 """The `stylecam` command: a thin Typer layer over the library."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import typer
 
@@ -198,6 +196,68 @@ def live(
                           log=lambda m: typer.echo(m, err=True))
     shown = session.run()
     typer.echo(f"{shown} frames shown, {session.dropped} dropped (newest frame wins)", err=True)
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Option(..., "--model", help="Bundled style name or a .keras model file."),
+    video: list[Path] = typer.Option([], "--video", help="A video to measure E_warp on (repeatable)."),
+    stills: Optional[Path] = typer.Option(None, "--stills", help="Folder of photos for content/style losses."),
+    style_image: Optional[Path] = typer.Option(None, "--style-image", help="The painting (for --stills)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=2, help="Measure the first N frames."),
+    max_size: Optional[int] = typer.Option(None, "--max-size", min=8,
+                                           help="Scale frames to this long side before stylizing and measuring."),
+    size: int = typer.Option(256, "--size", min=8, help="Long side of the stills."),
+    vgg_weights: Optional[Path] = typer.Option(None, help="VGG16 weights file (for --stills)."),
+    batch: int = typer.Option(4, "--batch", min=1, help="Frames per network call."),
+    device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
+):
+    """Measure a model: temporal warping error on videos (Lai et al. 2018), losses on stills."""
+    import json
+
+    from .process import select_device
+    from training.evaluate import evaluate_model, format_report, json_safe
+
+    select_device(device)
+    report = evaluate_model(model, video, stills, style_image, max_frames, max_size, size,
+                            str(vgg_weights) if vgg_weights else None, batch,
+                            log=lambda m: typer.echo(m, err=True))
+    typer.echo(json.dumps(json_safe(report), indent=2) if json_out else format_report(report))
+
+
+
+@app.command()
+def bench(
+    size: str = typer.Option("640x360,1280x720", "--size", help="Frame sizes WIDTHxHEIGHT, comma-separated."),
+    batch: str = typer.Option("1", "--batch", help="Batch sizes, comma-separated."),
+    precision: str = typer.Option("float32,bfloat16,float16", "--precision",
+                                  help="Precisions, comma-separated; those the hardware only emulates are skipped."),
+    style: Optional[list[str]] = typer.Option(None, "--style", help="Bundled style, .keras file, or "
+                                              "untrained[-WIDTH[xBLOCKS]] (repeatable; default: untrained 32x5, Johnson et al.)."),
+    repeats: int = typer.Option(5, "--repeats", min=1, help="Timed runs per case."),
+    warmup: int = typer.Option(1, "--warmup", min=0, help="Untimed runs after the first (compiling) call."),
+    frames: int = typer.Option(16, "--frames", min=1, help="Frames of the clip for the whole-pipeline figure."),
+    video: Optional[Path] = typer.Option(None, "--video", help="Make that clip from this video (scaled to each --size)."),
+    no_pipeline: bool = typer.Option(False, "--no-pipeline", help="Measure the network alone."),
+    emulated: bool = typer.Option(False, "--emulated", help="Measure precisions the hardware only emulates, too."),
+    min_psnr: float = typer.Option(40.0, "--min-psnr", help="Quality criterion: PSNR (dB) against float32's output."),
+    threads: int = typer.Option(0, "--threads", min=0, help="TensorFlow intra-op threads (0: its default)."),
+    device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the table."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the JSON report to this file."),
+):
+    """Frames per second of the network alone and of the whole pipeline, with GFLOP/s and % of peak."""
+    from .bench import BenchConfig, format_table, run_bench, to_json
+
+    cfg = BenchConfig.from_options(size, batch, precision, style, repeats=repeats, warmup=warmup,
+                                   pipeline_frames=frames, video=str(video) if video else None,
+                                   pipeline=not no_pipeline, emulated=emulated, min_psnr=min_psnr,
+                                   threads=threads, device=device)
+    report = run_bench(cfg)
+    if output is not None:
+        output.write_text(to_json(report) + "\n")
+    typer.echo(to_json(report) if json_out else format_table(report))
 
 
 if __name__ == "__main__":

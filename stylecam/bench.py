@@ -1,0 +1,773 @@
+"""`stylecam bench`: how fast a style network runs here, alone and in the whole pipeline.
+
+For each style (or untrained architecture), precision, frame size and batch size it measures
+
+* the network alone: uint8 frames in, uint8 frames out through ``Stylizer.stylize_batch``
+  (the casts, clip and rounding included), first call (tracing and compiling) and warm-up
+  reported apart from the repeated, timed runs (median, min and max FPS, ms per frame);
+* the whole pipeline: a generated (or given) H.264 clip decoded, stylized and encoded again
+  by ``convert.convert_video`` (the same code as ``stylecam convert``, default encoder
+  settings), frames per second over the whole file;
+* FLOPs per frame counted from the network's layers (``stylecam.flops``), the GFLOP/s that
+  achieves, and the fraction of this machine's peak, measured in the same run by a large
+  compiled ``keras.ops.matmul`` in the same precision.
+
+Precisions other than float32 run as Keras mixed policies (``mixed_bfloat16``,
+``mixed_float16``: weights float32, math in the reduced type). They are measured only where
+the hardware does that math natively (else reported as skipped with the reason; ``emulated``
+measures them anyway), and their output is compared with float32's: the quality criterion is
+PSNR >= ``MIN_PSNR_DB`` (40 dB) on a test frame. ``select_precision`` applies the same rules
+(native, criterion met, and measured faster) and otherwise falls back to float32.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+from .hardware import cpu_flags, cpu_model, native_bfloat16
+
+PRECISIONS = ("float32", "bfloat16", "float16")
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+MIN_PSNR_DB = 40.0
+DEFAULT_SIZES = "640x360,1280x720"
+FLAGS_SHOWN = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
+               "amx_tile", "amx_bf16", "amx_fp16", "amx_int8")
+UNTRAINED = "untrained"   # untrained[-WIDTH[xBLOCKS]]: Johnson et al. is width 32, 5 blocks
+
+
+# ---------------------------------------------------------------- options
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """'640x360,1280x720' -> [(640, 360), (1280, 720)] (width, height)."""
+    sizes = []
+    for item in _items(text):
+        try:
+            w, h = (int(v) for v in item.lower().split("x"))
+        except ValueError:
+            raise UserError(f"--size: {item!r} is not WIDTHxHEIGHT (e.g. 640x360)") from None
+        if w < 8 or h < 8:
+            raise UserError(f"--size: {item} is too small (8x8 at least)")
+        sizes.append((w, h))
+    if not sizes:
+        raise UserError("--size: give at least one WIDTHxHEIGHT")
+    return sizes
+
+
+def parse_batches(text: str) -> list[int]:
+    try:
+        batches = [int(v) for v in _items(text)]
+    except ValueError:
+        raise UserError(f"--batch: {text!r} is not a list of whole numbers (e.g. 1,4)") from None
+    if not batches or min(batches) < 1:
+        raise UserError("--batch: batch sizes are whole numbers >= 1")
+    return batches
+
+
+def parse_precisions(text: str) -> list[str]:
+    out = []
+    for p in _items(text):
+        p = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(p.lower(), p.lower())
+        if p not in PRECISIONS:
+            raise UserError(f"--precision: {p!r} is not one of {', '.join(PRECISIONS)}")
+        out.append(p)
+    if not out:
+        raise UserError("--precision: give at least one of " + ", ".join(PRECISIONS))
+    return out
+
+
+def _items(text: str) -> list[str]:
+    return [t.strip() for t in str(text).split(",") if t.strip()]
+
+
+@dataclass
+class BenchConfig:
+    sizes: list = field(default_factory=lambda: parse_sizes(DEFAULT_SIZES))   # (width, height)
+    batches: list = field(default_factory=lambda: [1])
+    precisions: list = field(default_factory=lambda: list(PRECISIONS))
+    styles: list = field(default_factory=lambda: [None])   # None: untrained Johnson network
+    repeats: int = 5
+    warmup: int = 1
+    pipeline: bool = True
+    pipeline_frames: int = 16
+    video: str | None = None        # a given clip for the pipeline (else a generated one)
+    emulated: bool = False          # measure precisions the hardware only emulates
+    min_psnr: float = MIN_PSNR_DB
+    peak: bool = True
+    peak_max_n: int | None = None   # largest matmul side for the peak (default 4096 CPU, 16384 GPU)
+    threads: int = 0                # TensorFlow intra-op threads; 0 = its default
+    device: str = "auto"
+    progress: bool = True
+
+    @classmethod
+    def from_options(cls, size=DEFAULT_SIZES, batch="1", precision=",".join(PRECISIONS), style=None,
+                     **kw) -> "BenchConfig":
+        styles = [s for item in (style or []) for s in _items(item)] or [None]
+        cfg = cls(parse_sizes(size), parse_batches(batch), parse_precisions(precision), styles, **kw)
+        if cfg.repeats < 1 or cfg.warmup < 0 or cfg.pipeline_frames < 1:
+            raise UserError("--repeats and --frames must be >= 1, --warmup >= 0")
+        if cfg.video is not None and not Path(cfg.video).is_file():
+            raise UserError(f"--video: not found: {cfg.video}")
+        return cfg
+
+
+# ---------------------------------------------------------------- the machine
+
+def backend() -> str:
+    import keras
+    return keras.backend.backend()
+
+
+def _gpu_devices_tf():
+    import tensorflow as tf
+    return tf.config.get_visible_devices("GPU")
+
+
+def uses_gpu() -> bool:
+    """Whether the current Keras backend computes on a GPU."""
+    b = backend()
+    if b == "tensorflow":
+        return bool(_gpu_devices_tf())
+    if b == "jax":
+        import jax
+        return jax.default_backend() in ("gpu", "cuda", "rocm")
+    if b == "torch":
+        import torch
+        return torch.cuda.is_available()
+    return False
+
+
+def _nvidia_smi() -> list[dict]:
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,memory.total,compute_cap", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) >= 2:
+            gpu = {"name": parts[0], "memory_gib": _num(parts[1], 1 / 1024)}
+            if len(parts) > 2:
+                gpu["compute_capability"] = parts[2]
+            gpus.append(gpu)
+    return gpus
+
+
+def _num(text, scale=1.0):
+    try:
+        return round(float(text) * scale, 1)
+    except ValueError:
+        return None
+
+
+def gpu_info() -> list[dict]:
+    """Name, memory (GiB) and compute capability of each GPU the backend uses."""
+    smi = _nvidia_smi()
+    b = backend()
+    gpus = []
+    try:
+        if b == "tensorflow":
+            import tensorflow as tf
+            for i, d in enumerate(_gpu_devices_tf()):
+                det = tf.config.experimental.get_device_details(d)
+                cc = det.get("compute_capability")
+                gpus.append({"name": det.get("device_name", d.name),
+                             "compute_capability": ".".join(map(str, cc)) if cc else None,
+                             "memory_gib": smi[i]["memory_gib"] if i < len(smi) else None})
+        elif b == "jax":
+            import jax
+            for i, d in enumerate(x for x in jax.devices() if x.platform != "cpu"):
+                stats = d.memory_stats() or {}
+                mem = stats.get("bytes_limit")
+                gpus.append({"name": d.device_kind,
+                             "compute_capability": getattr(d, "compute_capability", None),
+                             "memory_gib": round(mem / 2**30, 1) if mem else
+                             (smi[i]["memory_gib"] if i < len(smi) else None)})
+        else:
+            gpus = smi
+    except Exception:   # noqa: BLE001 - a report, never a reason to fail
+        gpus = smi
+    return gpus
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def thread_settings() -> dict:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info = {"usable_cpus": usable, "logical_cpus": os.cpu_count(),
+            "env": {k: os.environ[k] for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+                                                "OMP_NUM_THREADS", "XLA_FLAGS") if k in os.environ}}
+    if backend() == "tensorflow":
+        import tensorflow as tf
+        intra = tf.config.threading.get_intra_op_parallelism_threads()
+        inter = tf.config.threading.get_inter_op_parallelism_threads()
+        for key, set_value, var in (("intra_op", intra, "TF_NUM_INTRAOP_THREADS"),
+                                    ("inter_op", inter, "TF_NUM_INTEROP_THREADS")):
+            env = os.environ.get(var, "")
+            if set_value:
+                info[key], info[f"{key}_from"] = set_value, "--threads"
+            elif env.isdigit() and int(env):
+                info[key], info[f"{key}_from"] = int(env), var
+            else:   # TensorFlow's default: one thread per usable CPU
+                info[key], info[f"{key}_from"] = usable, "default"
+    return info
+
+
+def machine_report() -> dict:
+    import keras
+    flags = cpu_flags()
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_flags": {f: f in flags for f in FLAGS_SHOWN},
+        "native_bfloat16": native_bfloat16(),
+        "threads": thread_settings(),
+        "gpus": gpu_info(),
+        "uses_gpu": uses_gpu(),
+        "backend": backend(),
+        "versions": {"python": platform.python_version(), "keras": keras.__version__,
+                     "tensorflow": _version("tensorflow"), "jax": _version("jax"),
+                     "numpy": np.__version__, "stylecam": _version("stylecam")},
+        "platform": platform.platform(),
+    }
+
+
+def fast_jax_init() -> None:
+    """Under JAX, turn off partitionable threefry random numbers: creating a network's
+    variables then compiles in about 1 s per weight shape on a CPU instead of 4-8 s (the
+    untrained full network is built in ~12 s instead of ~60 s). Only the random initial
+    values change; a model file's weights replace them anyway. Call before building."""
+    if backend() == "jax":
+        import jax
+        jax.config.update("jax_threefry_partitionable", False)
+
+
+def configure(device: str = "auto", threads: int = 0) -> None:
+    """Device and thread settings; call before the first tensor is made."""
+    fast_jax_init()
+    if backend() == "jax":
+        import jax
+        if device == "cpu":
+            jax.config.update("jax_platforms", "cpu")
+        elif device == "gpu" and not uses_gpu():
+            raise UserError("--device gpu: JAX sees no GPU here (use --device cpu)")
+    if backend() != "tensorflow":
+        return
+    import tensorflow as tf
+    # A fresh Stylizer per case is deliberate (compile time measured each time): quiet
+    # TensorFlow's warning about retracing.
+    tf.get_logger().setLevel("ERROR")
+    from .process import select_device
+    select_device(device)
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        except RuntimeError as e:   # the runtime already started
+            raise UserError(f"--threads must be set before TensorFlow starts ({e})") from None
+
+
+# ---------------------------------------------------------------- precision
+
+def precision_unsupported(precision: str, gpu: bool | None = None) -> str | None:
+    """None where the hardware does ``precision`` math natively, else the reason it does not."""
+    if precision == "float32":
+        return None
+    if precision not in PRECISIONS:
+        return f"unknown precision {precision!r}"
+    if gpu is None:
+        gpu = uses_gpu()
+    if gpu:
+        if precision == "bfloat16":
+            caps = [g.get("compute_capability") for g in gpu_info()]
+            known = [float(c) for c in caps if c and str(c).replace(".", "", 1).isdigit()]
+            if known and min(known) < 8.0:
+                return f"this GPU (compute capability {min(known)}) has no fast bfloat16 (needs 8.0)"
+        return None
+    flags = cpu_flags()
+    if precision == "bfloat16":
+        if native_bfloat16():
+            return None
+        return ("this CPU has no avx512_bf16 or amx_bf16: bfloat16 math would be emulated, "
+                "slower than float32")
+    if flags & {"avx512_fp16", "amx_fp16"}:
+        return None
+    return "this CPU has no avx512_fp16 or amx_fp16: float16 math would be emulated, slower than float32"
+
+
+def inference_net(net, precision: str = "float32"):
+    """The same network (same weights) computing in ``precision``: float32 returns ``net``;
+    bfloat16 and float16 build a copy under the Keras mixed policy (weights stay float32,
+    convolutions run in the reduced type, normalisation statistics and the output in float32).
+
+    Shared by bench and, later, the stylizer, live and convert.
+    """
+    import keras
+    from .network import build_transform_net
+
+    if precision not in POLICIES:
+        raise ValueError(f"unknown precision {precision!r}")
+    if precision == "float32" and net.dtype_policy.name == "float32":
+        return net
+    # The policy has to be global while the layers are made: a model's dtype argument
+    # does not reach the layers created inside it.
+    with _POLICY_LOCK:
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(POLICIES[precision])
+        try:
+            copy = build_transform_net(net.width, net.residual_blocks, metadata=net.metadata,
+                                       dtype=POLICIES[precision])
+        finally:
+            keras.config.set_dtype_policy(previous)
+    copy.set_weights(net.get_weights())
+    return copy
+
+
+_POLICY_LOCK = threading.Lock()
+
+
+def test_frame(height: int = 144, width: int = 256, seed: int = 0) -> np.ndarray:
+    """A deterministic photo-like RGB frame: smooth gradients, hard edges, fine texture."""
+    import cv2
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([255 * x / max(width - 1, 1), 255 * y / max(height - 1, 1),
+                    127.5 + 100 * np.sin(x / 9.0) * np.cos(y / 13.0)], axis=-1)
+    for _ in range(6):
+        c = tuple(int(v) for v in rng.integers(0, 256, 3))
+        cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
+        r = int(rng.integers(max(2, min(height, width) // 12), max(3, min(height, width) // 3)))
+        cv2.circle(img, (cx, cy), r, c, -1)
+    img += rng.normal(0, 6, img.shape).astype(np.float32)
+    img = cv2.GaussianBlur(img, (3, 3), 0)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 images in dB (inf when equal)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+
+
+def quality_psnr(reference_net, reduced_net, frame: np.ndarray | None = None) -> float:
+    """PSNR of ``reduced_net``'s output against ``reference_net``'s (float32) on ``frame``."""
+    from .stylizer import Stylizer
+    frame = test_frame() if frame is None else frame
+    return psnr(Stylizer(reference_net)(frame), Stylizer(reduced_net)(frame))
+
+
+@dataclass
+class PrecisionChoice:
+    precision: str
+    net: object = None                 # the network to run (inference_net(net, precision))
+    psnr_db: float | None = None       # of the chosen precision against float32
+    notes: list = field(default_factory=list)   # why each other candidate was not chosen
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.notes)
+
+
+def select_precision(net, candidates=("bfloat16", "float16"), frame: np.ndarray | None = None,
+                     min_psnr: float = MIN_PSNR_DB, measure: bool = True, gpu: bool | None = None,
+                     repeats: int = 3) -> PrecisionChoice:
+    """The first of ``candidates`` that the hardware does natively, whose output stays within
+    ``min_psnr`` dB of float32's on ``frame`` and (``measure``) that runs faster than float32
+    on it; otherwise float32. Never raises for a candidate that fails to build or run."""
+    from .stylizer import Stylizer
+    frame = test_frame() if frame is None else frame
+    base = inference_net(net, "float32")
+    reference = Stylizer(base)
+    ref_out = reference(frame)
+    notes = []
+    for p in candidates:
+        if p == "float32":
+            continue
+        why = precision_unsupported(p, gpu)
+        if why:
+            notes.append(f"{p}: {why}")
+            continue
+        try:
+            reduced = inference_net(base, p)
+            stylizer = Stylizer(reduced)
+            q = psnr(ref_out, stylizer(frame))
+        except Exception as e:   # noqa: BLE001 - a precision that cannot run is not chosen
+            notes.append(f"{p}: failed to run ({_first_line(e)})")
+            continue
+        if q < min_psnr:
+            notes.append(f"{p}: PSNR {q:.1f} dB against float32 is under {min_psnr:g} dB")
+            continue
+        if measure:
+            t32 = _best_time(lambda: reference(frame), repeats)
+            tp = _best_time(lambda: stylizer(frame), repeats)
+            if tp >= t32:
+                notes.append(f"{p}: measured {tp * 1e3:.1f} ms/frame, not faster than float32's {t32 * 1e3:.1f}")
+                continue
+        return PrecisionChoice(p, reduced, q, notes)
+    return PrecisionChoice("float32", base, None, notes)
+
+
+def _best_time(fn, repeats: int) -> float:
+    best = math.inf
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:200]
+
+
+# ---------------------------------------------------------------- peak
+
+def measure_peak(precision: str = "float32", target_s: float = 0.1, max_n: int | None = None,
+                 repeats: int = 3) -> dict:
+    """Achieved GFLOP/s of a compiled square ``keras.ops.matmul`` in ``precision``: the matrix
+    grows (from 256, doubling) until one product takes ``target_s`` or reaches ``max_n``."""
+    from keras import ops
+    from .stylizer import _compile
+
+    max_n = max_n or (16384 if uses_gpu() else 4096)
+    fn = _compile(lambda a, b: ops.sum(ops.cast(ops.matmul(a, b), "float32")))
+    rng = np.random.default_rng(0)
+    n, compile_s = 256, 0.0
+    while True:
+        a = ops.cast(ops.convert_to_tensor(rng.uniform(-1, 1, (n, n)).astype(np.float32)), precision)
+        b = ops.cast(ops.convert_to_tensor(rng.uniform(-1, 1, (n, n)).astype(np.float32)), precision)
+        t = time.perf_counter()
+        ops.convert_to_numpy(fn(a, b))        # compile (and run) at this size
+        compile_s += time.perf_counter() - t
+        t = _best_time(lambda: ops.convert_to_numpy(fn(a, b)), 1)
+        if t >= target_s or n >= max_n:
+            break
+        n *= 2
+    best = min(t, _best_time(lambda: ops.convert_to_numpy(fn(a, b)), repeats))
+    return {"precision": precision, "n": n, "seconds": best, "gflops": 2 * n ** 3 / best / 1e9}
+
+
+# ---------------------------------------------------------------- networks and videos
+
+def load_bench_net(style: str | None):
+    """(label, float32 network) for a bundled style, a model file, or ``untrained[-W[xR]]``."""
+    from .network import build_transform_net
+    if style is None or style.split("-")[0] == UNTRAINED:
+        width, blocks = 32, 5
+        spec = "" if style is None else style[len(UNTRAINED):].lstrip("-")
+        if spec:
+            try:
+                parts = [int(v) for v in spec.lower().split("x")]
+                width, blocks = parts[0], (parts[1] if len(parts) > 1 else 5)
+            except (ValueError, IndexError):
+                raise UserError(f"--style {style}: use untrained, untrained-WIDTH or untrained-WIDTHxBLOCKS") from None
+        return f"{UNTRAINED}-{width}x{blocks}", build_transform_net(width, blocks)
+    from .modelfile import load_model
+    from .styles import resolve_style
+    path = resolve_style(style)
+    return Path(style).stem if path.name != f"{style}.keras" else style, load_model(path)
+
+
+def make_video(path, width: int, height: int, frames: int, fps: int = 30, source=None) -> Path:
+    """An H.264 clip of ``frames`` frames: ffmpeg's testsrc2 pattern, or ``source`` scaled."""
+    from .video_io import ffmpeg_exe
+    pix = "yuv444p" if width % 2 or height % 2 else "yuv420p"
+    if source is None:
+        inp = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}"]
+        vf = []
+    else:
+        inp = ["-i", str(source)]
+        vf = ["-vf", f"scale={width}:{height}"]
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *inp, *vf,
+           "-frames:v", str(frames), "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18",
+           "-pix_fmt", pix, str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UserError(f"could not make the benchmark clip: {proc.stderr.strip()[:200]}")
+    return Path(path)
+
+
+# ---------------------------------------------------------------- measurements
+
+def _stats(seconds: list[float], batch: int) -> dict:
+    fps = [batch / s for s in seconds]
+    med = statistics.median(fps)
+    return {"fps_median": med, "fps_min": min(fps), "fps_max": max(fps),
+            "ms_per_frame_median": 1e3 / med, "ms_per_frame_min": 1e3 / max(fps),
+            "ms_per_frame_max": 1e3 / min(fps), "runs": len(seconds),
+            "run_seconds": seconds}
+
+
+def bench_network(stylizer, width: int, height: int, batch: int, repeats: int = 5, warmup: int = 1) -> dict:
+    """The network alone on uint8 frames: first call (compile), warm-up, then timed runs."""
+    frame = test_frame(height, width)
+    frames = np.repeat(frame[None], batch, axis=0)
+    t = time.perf_counter()
+    out = stylizer.stylize_batch(frames)
+    compile_s = time.perf_counter() - t
+    if out.shape != frames.shape or out.dtype != np.uint8:
+        raise RuntimeError(f"stylizer returned {out.shape} {out.dtype} for {frames.shape} uint8")
+    t = time.perf_counter()
+    for _ in range(warmup):
+        stylizer.stylize_batch(frames)
+    warmup_s = time.perf_counter() - t
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        stylizer.stylize_batch(frames)
+        runs.append(time.perf_counter() - t)
+    return {"compile_s": compile_s, "warmup_s": warmup_s, "warmup_runs": warmup, **_stats(runs, batch)}
+
+
+def bench_pipeline(stylizer, video: Path, batch: int, workdir: Path) -> dict:
+    """Decode -> stylize -> encode ``video`` with ``stylecam convert``'s code and settings."""
+    from .convert import convert_video
+    from .process import StyleProcessor
+    from .video_io import EncodeSettings
+
+    out = Path(workdir) / f"out-{video.stem}-b{batch}.mp4"
+    if out.exists():
+        out.unlink()
+    summary = convert_video(video, out, StyleProcessor(stylizer), batch=batch,
+                            settings=EncodeSettings(), progress=False)
+    t = summary.times
+    return {"fps": summary.fps, "frames": summary.frames, "seconds": summary.seconds,
+            "busy_s": {"decode": t.source, "network": t.network, "encode": t.sink},
+            "encoder": "libx264 crf 18 preset medium (stylecam convert's defaults)"}
+
+
+# ---------------------------------------------------------------- the whole run
+
+def run_bench(cfg: BenchConfig) -> dict:
+    """Measure everything ``cfg`` asks for; returns the report (JSON-able)."""
+    from .flops import COUNTED, count_flops
+    from .stylizer import Stylizer
+
+    started = time.perf_counter()
+    configure(cfg.device, cfg.threads)
+    report = {"stylecam_bench": 1, "config": _config_dict(cfg), "machine": machine_report(),
+              "flops_counted": COUNTED, "quality_criterion":
+              f"PSNR of the output against float32's on a 256x144 test frame >= {cfg.min_psnr:g} dB",
+              "peak": {}, "results": []}
+    gpu = report["machine"]["uses_gpu"]
+    combos = len(cfg.sizes) * len(cfg.batches)
+    bar = _bar(len(cfg.styles) * len(cfg.precisions) * combos, cfg.progress)
+    videos: dict = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="stylecam-bench-") as tmp:
+            for style in cfg.styles:
+                label, base = load_bench_net(style)
+                arch = {"width": base.width, "residual_blocks": base.residual_blocks,
+                        "params": int(base.count_params())}
+                for precision in cfg.precisions:
+                    rows = [{"style": label, "arch": arch, "precision": precision, "size": [w, h],
+                             "batch": b} for (w, h) in cfg.sizes for b in cfg.batches]
+                    why = precision_unsupported(precision, gpu)
+                    net, q = None, None
+                    if why and not cfg.emulated:
+                        skip = why
+                    else:
+                        skip = None
+                        try:
+                            net = inference_net(base, precision)
+                            if precision != "float32":
+                                q = quality_psnr(base, net)
+                        except Exception as e:   # noqa: BLE001
+                            skip = f"cannot run in {precision}: {_first_line(e)}"
+                    for row in rows:
+                        bar.set_description_str(f"{label} {precision} {row['size'][0]}x{row['size'][1]} "
+                                                f"batch {row['batch']}")
+                        if skip:
+                            row.update(status="skipped", reason=skip)
+                        else:
+                            row.update(_measure(cfg, report, Stylizer(net), row, precision, q, why,
+                                                videos, Path(tmp), count_flops(base, row["size"][1],
+                                                                               row["size"][0]), bar))
+                        report["results"].append(row)
+                        bar.update(1)
+    finally:
+        bar.close()
+    report["recommended"] = recommend(report["results"])
+    report["total_s"] = time.perf_counter() - started
+    return report
+
+
+def recommend(results: list[dict]) -> dict:
+    """Per style, the precision ``select_precision``'s rules pick from these measurements:
+    the fastest (median network FPS, summed over sizes and batches) of those measured
+    natively that meet the quality criterion; float32 otherwise."""
+    out = {}
+    for style in dict.fromkeys(r["style"] for r in results):
+        speed: dict = {}
+        for r in results:
+            if r["style"] != style or r["status"] != "ok":
+                continue
+            if r["precision"] != "float32" and (not r.get("quality_ok") or r.get("note")):
+                continue
+            speed[r["precision"]] = speed.get(r["precision"], 0.0) + r["network"]["fps_median"]
+        best = max(speed, key=speed.get) if speed else "float32"
+        out[style] = best
+    return out
+
+
+def _measure(cfg, report, stylizer, row, precision, q, why, videos, tmp: Path, flops, bar=None) -> dict:
+    (w, h), batch = row["size"], row["batch"]
+    out = {"status": "ok", "gflop_per_frame": flops.gflop}
+    if why:
+        out["note"] = f"measured although {why}"
+    if q is not None:
+        out["psnr_vs_float32_db"] = None if math.isinf(q) else q
+        out["quality_ok"] = q >= cfg.min_psnr
+        if not out["quality_ok"]:
+            out["note"] = (out.get("note", "") + "; " if out.get("note") else "") + \
+                f"fails the quality criterion (PSNR {q:.1f} dB < {cfg.min_psnr:g}): would fall back to float32"
+    try:
+        net = bench_network(stylizer, w, h, batch, cfg.repeats, cfg.warmup)
+    except Exception as e:   # noqa: BLE001 - e.g. a kernel missing for this precision
+        return {"status": "skipped", "reason": f"failed to run: {_first_line(e)}"}
+    out["compile_s"], out["warmup_s"] = net.pop("compile_s"), net.pop("warmup_s")
+    out["network"] = net
+    out["gflops"] = flops.gflop * net["fps_median"]
+    if cfg.peak:
+        if precision not in report["peak"]:
+            if bar is not None:
+                bar.set_description_str(f"peak matmul {precision}")
+            try:
+                report["peak"][precision] = measure_peak(precision, max_n=cfg.peak_max_n)
+            except Exception as e:   # noqa: BLE001
+                report["peak"][precision] = {"precision": precision, "error": _first_line(e), "gflops": None}
+        peak = report["peak"][precision].get("gflops")
+        out["fraction_of_peak"] = out["gflops"] / peak if peak else None
+    if cfg.pipeline:
+        frames = _pipeline_frames(cfg.pipeline_frames, cfg.batches)
+        key = (w, h, frames)
+        if key not in videos:
+            videos[key] = make_video(tmp / f"clip-{w}x{h}-{frames}.mp4", w, h, frames, source=cfg.video)
+        try:
+            pipe = bench_pipeline(stylizer, videos[key], batch, tmp)
+            pipe["ratio_to_network"] = pipe["fps"] / net["fps_median"]
+            out["pipeline"] = pipe
+        except Exception as e:   # noqa: BLE001
+            out["pipeline"] = {"error": _first_line(e)}
+    return out
+
+
+def _pipeline_frames(frames: int, batches: list[int]) -> int:
+    """At least ``frames``, a multiple of every batch size where that stays small (so no
+    partial last batch makes the compiled function trace a new shape mid-measurement)."""
+    lcm = math.lcm(*batches)
+    if lcm > 4 * max(frames, max(batches)):
+        lcm = max(batches)
+    return lcm * math.ceil(frames / lcm)
+
+
+def _config_dict(cfg: BenchConfig) -> dict:
+    d = {k: v for k, v in cfg.__dict__.items() if k != "progress"}
+    d["sizes"] = [f"{w}x{h}" for w, h in cfg.sizes]
+    d["styles"] = [s or f"{UNTRAINED}-32x5" for s in cfg.styles]
+    return d
+
+
+def _bar(total: int, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, unit="case", dynamic_ncols=True, leave=False, file=sys.stderr,
+                disable=None if enabled else True)   # None: off when stderr is not a terminal
+
+
+# ---------------------------------------------------------------- the table
+
+def format_table(report: dict) -> str:
+    m = report["machine"]
+    flags = [f for f, on in m["cpu_flags"].items() if on] or ["none of " + ", ".join(FLAGS_SHOWN[:4])]
+    th = m["threads"]
+    gpus = "; ".join(f"{g.get('name')} {g.get('memory_gib') or '?'} GiB" for g in m["gpus"]) or "no GPU"
+    v = m["versions"]
+    lines = [
+        f"machine: {m['cpu_model']} ({th['usable_cpus']} CPUs usable"
+        + (f", {th['intra_op']} intra-op threads" if "intra_op" in th else "") + f"; {' '.join(flags)})",
+        f"         {gpus}; backend {m['backend']}"
+        + (" on GPU" if m["uses_gpu"] else " on CPU")
+        + f"; keras {v['keras']}" + (f", tensorflow {v['tensorflow']}" if v.get("tensorflow") else "")
+        + (f", jax {v['jax']}" if v.get("jax") else ""),
+    ]
+    for p, pk in report["peak"].items():
+        if pk.get("gflops"):
+            lines.append(f"peak:    {p} matmul {pk['gflops']:.0f} GFLOP/s (n={pk['n']})")
+        else:
+            lines.append(f"peak:    {p} matmul failed: {pk.get('error')}")
+    lines.append(f"FLOPs:   {report['flops_counted']}")
+    lines.append(f"quality: {report['quality_criterion']}")
+    lines.append("")
+    head = ["style", "size", "batch", "precision", "compile s", "net FPS", "(min-max)", "ms/frame",
+            "pipeline FPS", "GFLOP/frame", "GFLOP/s", "% peak", "PSNR dB"]
+    rows, notes = [], []
+    for r in report["results"]:
+        base = [r["style"], f"{r['size'][0]}x{r['size'][1]}", str(r["batch"]), r["precision"]]
+        if r["status"] != "ok":
+            skipped = [x for x in report["results"] if (x["style"], x["precision"]) == (r["style"], r["precision"])]
+            if all(x["status"] != "ok" and x["reason"] == r["reason"] for x in skipped):
+                if r is skipped[0]:   # one line for a precision skipped at every size and batch
+                    rows.append([r["style"], "all", "all", r["precision"], f"skipped: {r['reason']}"])
+                continue
+            rows.append(base + [f"skipped: {r['reason']}"])
+            continue
+        n = r["network"]
+        pipe = r.get("pipeline")
+        if pipe is None:
+            pipe_s = "-"
+        elif "error" in pipe:
+            pipe_s = "error"
+            notes.append(f"{' '.join(base)}: pipeline failed: {pipe['error']}")
+        else:
+            pipe_s = f"{pipe['fps']:.2f} ({pipe['ratio_to_network']:.0%})"
+        frac = r.get("fraction_of_peak")
+        q = r.get("psnr_vs_float32_db", "-") if "psnr_vs_float32_db" in r else "-"
+        rows.append(base + [f"{r['compile_s']:.1f}", f"{n['fps_median']:.2f}",
+                            f"({n['fps_min']:.2f}-{n['fps_max']:.2f})", f"{n['ms_per_frame_median']:.0f}",
+                            pipe_s, f"{r['gflop_per_frame']:.3g}", f"{r['gflops']:.3g}",
+                            f"{frac:.0%}" if frac is not None else "-",
+                            "inf" if q is None else (f"{q:.1f}" if isinstance(q, float) else q)])
+        if r.get("note"):
+            notes.append(f"{' '.join(base)}: {r['note']}")
+    widths = [max(len(head[i]), *(len(x[i]) for x in rows if len(x) > i and len(x) == len(head)))
+              if rows else len(head[i]) for i in range(len(head))]
+    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    lines.append(fmt(head))
+    for x in rows:
+        lines.append(fmt(x) if len(x) == len(head) else fmt(x[:4]) + "  " + x[4])
+    lines.extend(["", *notes] if notes else [])
+    for style, p in report.get("recommended", {}).items():
+        lines.append(f"precision to use for {style} here: {p} (fastest measured natively within the quality criterion)")
+    if report["config"]["pipeline"]:
+        lines.append(f"({report['total_s']:.0f} s; pipeline = decode, stylize, encode of a "
+                     f"{report['config']['pipeline_frames']}+ frame H.264 clip as `stylecam convert` does it; "
+                     "% in brackets: of the network-alone FPS)")
+    else:
+        lines.append(f"({report['total_s']:.0f} s; network alone)")
+    return "\n".join(lines)
+
+
+def to_json(report: dict) -> str:
+    import json
+    return json.dumps(report, indent=2, default=str)

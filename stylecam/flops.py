@@ -1,0 +1,90 @@
+"""Count a transformation network's floating-point operations per frame, from its layers.
+
+What is counted: every convolution, as ``2 * kH * kW * Cin * Cout * Hout * Wout`` (one
+multiply and one add per weight per output pixel), at the size the network really computes:
+the frame padded by reflection to a multiple of 4 (``TransformNet.call``), each convolution's
+input padded by its ``ReflectionPad2D`` and, in the up-sampling blocks, enlarged by nearest
+up-sampling first. Not counted (all element-wise, under 2% of the total for the Johnson
+network): biases, instance normalisation, ReLU, the residual additions, padding, up-sampling,
+and the uint8 <-> float conversions. The convolutions are the figure that compares with a
+matrix multiply's peak, so they are the one this module reports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+COUNTED = ("convolutions only: 2*kH*kW*Cin*Cout*Hout*Wout per frame at the padded size "
+           "(frame padded to a multiple of 4, reflection padding, nearest up-sampling); "
+           "biases, normalisation, activations, residual adds, padding and resizing not counted")
+
+
+@dataclass
+class ConvCount:
+    name: str
+    kernel: tuple[int, int]
+    cin: int
+    cout: int
+    stride: int
+    out_hw: tuple[int, int]
+    flops: int
+
+
+@dataclass
+class FlopCount:
+    height: int
+    width: int
+    convs: list[ConvCount] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(c.flops for c in self.convs)
+
+    @property
+    def gflop(self) -> float:
+        return self.total / 1e9
+
+
+def _conv_out(side: int, kernel: int, stride: int) -> int:
+    return (side - kernel) // stride + 1
+
+
+def _conv(conv, name: str, h: int, w: int, cin: int) -> tuple[ConvCount, int, int]:
+    """A Keras Conv2D ("valid" padding, as the network uses) on an (h, w, cin) input."""
+    kh, kw, kin, cout = (int(d) for d in conv.kernel.shape)
+    if kin != cin:
+        raise ValueError(f"{name}: kernel expects {kin} input channels, got {cin}")
+    if getattr(conv, "padding", "valid") != "valid":
+        raise ValueError(f"{name}: only 'valid' convolutions are counted (the network pads itself)")
+    sh, sw = (int(s) for s in conv.strides)
+    ho, wo = _conv_out(h, kh, sh), _conv_out(w, kw, sw)
+    return ConvCount(name, (kh, kw), cin, cout, sh, (ho, wo), 2 * kh * kw * cin * cout * ho * wo), ho, wo
+
+
+def _conv_block(block, name: str, h: int, w: int, c: int, out: list) -> tuple[int, int, int]:
+    """ConvBlock: [nearest upsample] -> reflection pad -> conv -> [norm] -> [relu]."""
+    if block.up is not None:
+        fh, fw = (int(s) for s in block.up.size)
+        h, w = h * fh, w * fw
+    pad = block.padding.pad
+    count, h, w = _conv(block.conv, f"{name}.conv", h + 2 * pad, w + 2 * pad, c)
+    out.append(count)
+    return h, w, count.cout
+
+
+def count_flops(net, height: int, width: int) -> FlopCount:
+    """FLOPs of one ``height`` x ``width`` frame through a built TransformNet."""
+    from .network import ConvBlock, ResidualBlock
+
+    result = FlopCount(height, width)
+    h, w, c = height + (-height) % 4, width + (-width) % 4, 3
+    for block in net.blocks:
+        if isinstance(block, ResidualBlock):
+            h1, w1, c1 = _conv_block(block.first, f"{block.name}.first", h, w, c, result.convs)
+            h2, w2, c2 = _conv_block(block.second, f"{block.name}.second", h1, w1, c1, result.convs)
+            if (h2, w2, c2) != (h, w, c):
+                raise ValueError(f"{block.name}: residual branch changes the shape")
+        elif isinstance(block, ConvBlock):
+            h, w, c = _conv_block(block, block.name, h, w, c, result.convs)
+        else:
+            raise ValueError(f"cannot count the FLOPs of a {type(block).__name__} layer")
+    return result

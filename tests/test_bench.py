@@ -1,0 +1,231 @@
+"""`stylecam bench`: FLOP counting, precision selection, the report, and the JAX backend."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from stylecam import bench
+from stylecam.flops import count_flops
+
+
+def conv(k, cin, cout, h, w):
+    return 2 * k * k * cin * cout * h * w
+
+
+def test_flops_match_a_hand_count(tiny_net):
+    # width 4, one residual block, a 16x16 frame (already a multiple of 4):
+    hand = (conv(9, 3, 4, 16, 16)      # in_conv: pad 4 -> 24x24, 9x9 -> 16x16
+            + conv(3, 4, 8, 8, 8)      # down1: pad 1 -> 18x18, stride 2 -> 8x8
+            + conv(3, 8, 16, 4, 4)     # down2: 10x10, stride 2 -> 4x4
+            + 2 * conv(3, 16, 16, 4, 4)  # res1 first and second
+            + conv(3, 16, 8, 8, 8)     # up1: upsample 4 -> 8, pad -> 10, 3x3 -> 8
+            + conv(3, 8, 4, 16, 16)    # up2: 8 -> 16
+            + conv(9, 4, 3, 16, 16))   # out_conv
+    assert hand == 1_511_424
+    counted = count_flops(tiny_net, 16, 16)
+    assert counted.total == hand
+    assert [c.name for c in counted.convs][:3] == ["in_conv.conv", "down1.conv", "down2.conv"]
+    # The network pads a frame to a multiple of 4 first: 14x18 costs what 16x20 does.
+    assert count_flops(tiny_net, 14, 18).total == count_flops(tiny_net, 16, 20).total
+
+
+def test_full_johnson_network_flops():
+    from stylecam.network import build_transform_net
+    net = build_transform_net()          # 32 wide, 5 residual blocks: 1.68 M parameters
+    assert net.count_params() == 1_679_235
+    assert count_flops(net, 360, 640).gflop == pytest.approx(70.87, abs=0.01)
+    assert count_flops(net, 720, 1280).gflop == pytest.approx(4 * 70.87, abs=0.05)
+
+
+def test_psnr():
+    a = np.zeros((4, 4, 3), np.uint8)
+    assert bench.psnr(a, a) == math.inf
+    assert bench.psnr(a, a + 1) == pytest.approx(20 * math.log10(255), abs=1e-9)
+
+
+# ---------------------------------------------------------------- precision
+
+FRAME = bench.test_frame(24, 32)
+
+
+@pytest.fixture
+def bf16_native(monkeypatch):
+    def set_native(native: bool):
+        monkeypatch.setattr(bench, "native_bfloat16", lambda: native)
+    return set_native
+
+
+def test_bfloat16_not_native_falls_back_to_float32(tiny_net, bf16_native):
+    bf16_native(False)
+    choice = bench.select_precision(tiny_net, ("bfloat16",), FRAME, gpu=False)
+    assert choice.precision == "float32" and choice.net is tiny_net
+    assert "avx512_bf16" in choice.reason
+
+
+def test_bfloat16_failing_the_quality_criterion_falls_back(tiny_net, bf16_native):
+    bf16_native(True)
+    choice = bench.select_precision(tiny_net, ("bfloat16",), FRAME, min_psnr=200, measure=False, gpu=False)
+    assert choice.precision == "float32"
+    assert "PSNR" in choice.reason and "under 200 dB" in choice.reason
+
+
+def test_bfloat16_chosen_when_native_and_close_enough(tiny_net, bf16_native):
+    bf16_native(True)
+    choice = bench.select_precision(tiny_net, ("bfloat16",), FRAME, min_psnr=20, measure=False, gpu=False)
+    assert choice.precision == "bfloat16", choice.reason
+    assert choice.psnr_db >= 20
+    conv = choice.net.blocks[0].conv
+    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"   # the mixed policy reached the layers
+    for a, b in zip(choice.net.get_weights(), tiny_net.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bfloat16_not_faster_falls_back(tiny_net, bf16_native, monkeypatch):
+    bf16_native(True)
+    times = iter([0.010, 0.080])     # float32 first, then bfloat16 (emulated: slower)
+    monkeypatch.setattr(bench, "_best_time", lambda fn, repeats: next(times))
+    choice = bench.select_precision(tiny_net, ("bfloat16",), FRAME, min_psnr=0, gpu=False)
+    assert choice.precision == "float32" and "not faster" in choice.reason
+
+
+def test_precision_that_cannot_run_falls_back(tiny_net, monkeypatch):
+    def broken(net, precision):
+        if precision != "float32":
+            raise RuntimeError("no kernel for this type")
+        return net
+    monkeypatch.setattr(bench, "inference_net", broken)
+    monkeypatch.setattr(bench, "precision_unsupported", lambda p, gpu=None: None)
+    choice = bench.select_precision(tiny_net, ("float16",), FRAME, gpu=False)
+    assert choice.precision == "float32" and "no kernel" in choice.reason
+
+
+def test_float16_on_cpu_without_fp16_is_unsupported(monkeypatch):
+    monkeypatch.setattr(bench, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert bench.precision_unsupported("float32", gpu=False) is None
+    assert "avx512_fp16" in bench.precision_unsupported("float16", gpu=False)
+    assert bench.precision_unsupported("float16", gpu=True) is None
+
+
+def test_recommendation_skips_emulated_and_low_quality_precisions():
+    def row(p, fps, **kw):
+        return {"style": "s", "precision": p, "status": "ok", "network": {"fps_median": fps}, **kw}
+    rows = [row("float32", 1.0), row("bfloat16", 3.0, quality_ok=True, note="measured although emulated"),
+            row("float16", 2.0, quality_ok=False)]
+    assert bench.recommend(rows) == {"s": "float32"}
+    rows.append(row("bfloat16", 0.5, quality_ok=True) | {"style": "t"})
+    rows.append(row("float32", 0.4) | {"style": "t"})
+    assert bench.recommend(rows)["t"] == "bfloat16"
+
+
+# ---------------------------------------------------------------- the command
+
+def test_options_are_checked():
+    from stylecam.errors import UserError
+    assert bench.parse_sizes("640x360, 32X24") == [(640, 360), (32, 24)]
+    assert bench.parse_precisions("fp32,bf16") == ["float32", "bfloat16"]
+    for bad in ("640", "axb", "4x4"):
+        with pytest.raises(UserError):
+            bench.parse_sizes(bad)
+    with pytest.raises(UserError):
+        bench.parse_precisions("int8")
+    with pytest.raises(UserError):
+        bench.parse_batches("0")
+    assert bench._pipeline_frames(5, [1, 2, 4]) == 8
+
+
+def test_bench_command_json(tmp_path, bf16_native, monkeypatch):
+    """A tiny run through the CLI: the JSON has every field, with sane values."""
+    from typer.testing import CliRunner
+    from stylecam.cli import app
+    from stylecam.network import build_transform_net
+
+    bf16_native(False)
+    monkeypatch.setattr(bench, "uses_gpu", lambda: False)
+    peak = bench.measure_peak    # a small matmul: the figure's presence is tested here, not its size
+    monkeypatch.setattr(bench, "measure_peak", lambda p, max_n=None: peak(p, target_s=0.0, max_n=256, repeats=1))
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(app, ["bench", "--size", "32x24", "--batch", "1,2", "--style", "untrained-4x1",
+                                      "--precision", "float32,bfloat16", "--repeats", "3", "--frames", "3",
+                                      "--json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert json.loads(result.stdout) == report
+
+    m = report["machine"]
+    assert m["cpu_model"] and m["backend"] == "tensorflow" and m["versions"]["keras"]
+    assert set(bench.FLAGS_SHOWN) <= set(m["cpu_flags"]) and m["threads"]["usable_cpus"] >= 1
+    assert m["gpus"] == [] or all("name" in g for g in m["gpus"])
+    assert "convolutions" in report["flops_counted"] and "40 dB" in report["quality_criterion"]
+    assert report["peak"]["float32"]["gflops"] > 0
+
+    rows = report["results"]
+    assert [(r["precision"], r["batch"]) for r in rows] == [("float32", 1), ("float32", 2),
+                                                            ("bfloat16", 1), ("bfloat16", 2)]
+    flop = count_flops(build_transform_net(4, 1), 24, 32).gflop
+    for r in rows[:2]:
+        n = r["network"]
+        assert r["status"] == "ok" and r["size"] == [32, 24] and r["arch"]["width"] == 4
+        assert r["compile_s"] > 0 and r["warmup_s"] >= 0 and n["runs"] == 3 == len(n["run_seconds"])
+        assert 0 < n["fps_min"] <= n["fps_median"] <= n["fps_max"]
+        assert n["ms_per_frame_median"] == pytest.approx(1000 / n["fps_median"])
+        assert r["gflop_per_frame"] == pytest.approx(flop)
+        assert r["gflops"] == pytest.approx(flop * n["fps_median"])
+        assert r["fraction_of_peak"] == pytest.approx(r["gflops"] / report["peak"]["float32"]["gflops"])
+        p = r["pipeline"]
+        assert p["frames"] == 4 and p["fps"] > 0 and p["ratio_to_network"] > 0   # 3 frames -> 4, a multiple of 2
+        assert set(p["busy_s"]) == {"decode", "network", "encode"}
+    for r in rows[2:]:
+        assert r["status"] == "skipped" and "avx512_bf16" in r["reason"]
+    assert report["recommended"] == {"untrained-4x1": "float32"}
+
+    table = bench.format_table(report)
+    assert "32x24" in table and "skipped: this CPU has no avx512_bf16" in table and "peak:" in table
+
+
+# ---------------------------------------------------------------- JAX
+
+JAX_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from stylecam import bench
+    bench.fast_jax_init()
+    import keras
+    assert keras.backend.backend() == "jax"
+    from stylecam.network import build_transform_net
+    from stylecam.stylizer import Stylizer
+    data = np.load(sys.argv[1])
+    net = build_transform_net(width=4, residual_blocks=1)
+    net.set_weights([data[f"w{i}"] for i in range(len(net.weights))])
+    np.save(sys.argv[2], Stylizer(net).stylize_batch(data["frames"]))
+    cfg = bench.BenchConfig.from_options("32x24", "2", "float32", ["untrained-4x1"], repeats=2,
+                                         pipeline_frames=2, peak_max_n=256, progress=False)
+    report = bench.run_bench(cfg)
+    print(json.dumps({"backend": report["machine"]["backend"], "row": report["results"][0]}, default=str))
+""")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                    reason="JAX is not installed (pip install jax): the JAX backend cannot be tested")
+def test_network_and_bench_run_under_jax(tiny_net, tiny_stylizer, tmp_path):
+    frames = np.stack([bench.test_frame(24, 32, seed) for seed in (1, 2)])
+    np.savez(tmp_path / "in.npz", frames=frames, **{f"w{i}": w for i, w in enumerate(tiny_net.get_weights())})
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp_path / "in.npz"), str(tmp_path / "out.npy")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jax_out = np.load(tmp_path / "out.npy")
+    tf_out = tiny_stylizer.stylize_batch(frames)
+    assert jax_out.shape == frames.shape and jax_out.dtype == np.uint8
+    assert np.abs(jax_out.astype(int) - tf_out.astype(int)).max() <= 1   # rounding only
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax"
+    row = result["row"]
+    assert row["status"] == "ok" and row["network"]["fps_median"] > 0 and row["pipeline"]["fps"] > 0
