@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,28 +321,17 @@ def inference_net(net, precision: str = "float32"):
 
     Shared by bench and, later, the stylizer, live and convert.
     """
-    import keras
     from .network import build_transform_net
 
     if precision not in POLICIES:
         raise ValueError(f"unknown precision {precision!r}")
     if precision == "float32" and net.dtype_policy.name == "float32":
         return net
-    # The policy has to be global while the layers are made: a model's dtype argument
-    # does not reach the layers created inside it.
-    with _POLICY_LOCK:
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(POLICIES[precision])
-        try:
-            copy = build_transform_net(net.width, net.residual_blocks, metadata=net.metadata,
-                                       dtype=POLICIES[precision])
-        finally:
-            keras.config.set_dtype_policy(previous)
+    copy = build_transform_net(net.width, net.residual_blocks, metadata=net.metadata,
+                               dtype=POLICIES[precision])
     copy.set_weights(net.get_weights())
     return copy
 
-
-_POLICY_LOCK = threading.Lock()
 
 
 def test_frame(height: int = 144, width: int = 256, seed: int = 0) -> np.ndarray:

@@ -32,10 +32,10 @@ class ReflectionPad2D(layers.Layer):
         return {**super().get_config(), "pad": self.pad}
 
 
-def _norm(name):
+def _norm(name, dtype):
     # GroupNormalization with one group per channel is instance normalisation;
     # it computes its statistics in float32 even under mixed precision.
-    return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
+    return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name, dtype=dtype)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -46,10 +46,12 @@ class ConvBlock(layers.Layer):
         super().__init__(**kwargs)
         self.filters, self.kernel, self.stride = filters, kernel, stride
         self.upsample, self.norm, self.relu = upsample, norm, relu
-        self.up = layers.UpSampling2D(upsample, interpolation="nearest") if upsample > 1 else None
-        self.padding = ReflectionPad2D(kernel // 2)
-        self.conv = layers.Conv2D(filters, kernel, strides=stride, padding="valid", name="conv")
-        self.inorm = _norm("inorm") if norm else None
+        # Sub-layers take this layer's dtype policy (Keras does not pass it down).
+        dt = self.dtype_policy
+        self.up = layers.UpSampling2D(upsample, interpolation="nearest", dtype=dt) if upsample > 1 else None
+        self.padding = ReflectionPad2D(kernel // 2, dtype=dt)
+        self.conv = layers.Conv2D(filters, kernel, strides=stride, padding="valid", name="conv", dtype=dt)
+        self.inorm = _norm("inorm", dt) if norm else None
 
     def call(self, x):
         if self.up is not None:
@@ -77,8 +79,8 @@ class ResidualBlock(layers.Layer):
     def __init__(self, filters, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
-        self.first = ConvBlock(filters, 3, name="first")
-        self.second = ConvBlock(filters, 3, relu=False, name="second")
+        self.first = ConvBlock(filters, 3, name="first", dtype=self.dtype_policy)
+        self.second = ConvBlock(filters, 3, relu=False, name="second", dtype=self.dtype_policy)
 
     def call(self, x):
         return x + self.second(self.first(x))
@@ -104,15 +106,15 @@ class TransformNet(keras.Model):
         super().__init__(**kwargs)
         self.width, self.residual_blocks = int(width), int(residual_blocks)
         self.metadata = dict(metadata or {})
-        w = self.width
+        w, dt = self.width, self.dtype_policy
         self.blocks = [
-            ConvBlock(w, 9, name="in_conv"),
-            ConvBlock(2 * w, 3, stride=2, name="down1"),
-            ConvBlock(4 * w, 3, stride=2, name="down2"),
-            *[ResidualBlock(4 * w, name=f"res{i + 1}") for i in range(self.residual_blocks)],
-            ConvBlock(2 * w, 3, upsample=2, name="up1"),
-            ConvBlock(w, 3, upsample=2, name="up2"),
-            ConvBlock(3, 9, norm=False, relu=False, name="out_conv"),
+            ConvBlock(w, 9, name="in_conv", dtype=dt),
+            ConvBlock(2 * w, 3, stride=2, name="down1", dtype=dt),
+            ConvBlock(4 * w, 3, stride=2, name="down2", dtype=dt),
+            *[ResidualBlock(4 * w, name=f"res{i + 1}", dtype=dt) for i in range(self.residual_blocks)],
+            ConvBlock(2 * w, 3, upsample=2, name="up1", dtype=dt),
+            ConvBlock(w, 3, upsample=2, name="up2", dtype=dt),
+            ConvBlock(3, 9, norm=False, relu=False, name="out_conv", dtype=dt),
         ]
 
     def call(self, x):
