@@ -50,6 +50,10 @@ def train(
     content_weight: float = typer.Option(1.0),
     style_weight: float = typer.Option(10.0),
     tv_weight: float = typer.Option(1.0),
+    temporal_weight: float = typer.Option(0.0, help="Weight of the warp-consistency (flicker) term; "
+                                          "0 = off, 1000 suggested (see training/temporal.py)."),
+    noise_weight: float = typer.Option(0.0, help="Weight of the input-noise stability term; "
+                                       "0 = off, 4000 suggested (see training/temporal.py)."),
     width: int = typer.Option(32, help="Channels of the first stage (32 = Johnson et al.)."),
     precision: str = typer.Option("auto", help="float32, bfloat16 or auto (bfloat16 where native)."),
     checkpoint_every: int = typer.Option(100, help="Steps between checkpoints."),
@@ -66,12 +70,15 @@ def train(
         raise UserError("--steps must be a positive multiple of --checkpoint-every")
     if precision not in ("auto", "float32", "bfloat16"):
         raise UserError("--precision must be float32, bfloat16 or auto")
+    if temporal_weight < 0 or noise_weight < 0:
+        raise UserError("--temporal-weight and --noise-weight must be >= 0")
     from training.losses import LossWeights
     from training.train import TrainConfig, train as run_training
 
     cfg = TrainConfig(str(style_image), str(content), name, str(output) if output else None,
                       str(workdir) if workdir else None, size, batch, steps, lr, style_size,
-                      LossWeights(content_weight, style_weight, tv_weight), width, precision,
+                      LossWeights(content_weight, style_weight, tv_weight, temporal_weight, noise_weight),
+                      width, precision,
                       checkpoint_every, seed=seed, vgg_weights=str(vgg_weights) if vgg_weights else None,
                       title=title, artist=artist)
     summary = run_training(cfg)

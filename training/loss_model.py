@@ -15,10 +15,10 @@ TERMS = ("total", "content", "style", "tv")
 class LossModel(keras.Model):
     """Subclasses implement ``call(x) -> stylized`` and ``content_features(x)``."""
 
-    def __init__(self, loss: PerceptualLoss, **kwargs):
+    def __init__(self, loss: PerceptualLoss, terms=TERMS, **kwargs):
         super().__init__(**kwargs)
         self.perceptual = loss
-        self.trackers = {t: keras.metrics.Mean(name=t) for t in TERMS}
+        self.trackers = {t: keras.metrics.Mean(name=t) for t in terms}
 
     @property
     def metrics(self):
@@ -27,8 +27,12 @@ class LossModel(keras.Model):
     def content_features(self, x):
         return self.perceptual.content_features(x)
 
+    def loss_terms(self, x, y_pred) -> dict:
+        """Named scalar terms, including "total" (the value minimised)."""
+        return self.perceptual.terms(y_pred, self.content_features(x))
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        terms = self.perceptual.terms(y_pred, self.content_features(x))
+        terms = self.loss_terms(x, y_pred)
         for name, value in terms.items():
             self.trackers[name].update_state(value)
         return terms["total"]

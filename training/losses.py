@@ -17,9 +17,18 @@ STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 
 @dataclass(frozen=True)
 class LossWeights:
+    """Weights of the loss terms. ``temporal`` and ``noise`` weight the stability terms of
+    training.temporal (off by default; training.temporal.RECOMMENDED_* when switched on);
+    PerceptualLoss itself only uses content, style and tv."""
     content: float = 1.0
     style: float = 10.0
     tv: float = 1e-4
+    temporal: float = 0.0
+    noise: float = 0.0
+
+    @property
+    def temporal_training(self) -> bool:
+        return self.temporal > 0 or self.noise > 0
 
     def as_dict(self):
         return asdict(self)

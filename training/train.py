@@ -11,6 +11,7 @@ import numpy as np
 
 from .loss_model import LossModel
 from .losses import LossWeights
+from .temporal import TEMPORAL_TERMS
 
 PREVIEW_PHOTOS = 4
 
@@ -78,7 +79,7 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     try:
         loss = PerceptualLoss(style_sized, vgg.build_vgg_features(vgg_weights), cfg.weights)
         net = TransformNet(cfg.width)
-        trainer = Trainer(net, loss, name="trainer")
+        trainer = Trainer(net, loss, seed=cfg.seed, name="trainer")
         trainer.compile(optimizer=keras.optimizers.Adam(cfg.lr), jit_compile=False)
         trainer(np.zeros((1, cfg.size, cfg.size, 3), "float32"))
 
@@ -87,7 +88,7 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
                      *_tensorboard(run_dir, held, 2 * cfg.size), *callbacks]
         if progress:
             callbacks.append(ProgressBar(cfg.steps, cfg.checkpoint_every, f"train {cfg.name}",
-                                         ("total", "content", "style", "tv")))
+                                         ("total", "content", "style", "tv", *TEMPORAL_TERMS)))
         started = time.time()
         history = trainer.fit(iter(crops), epochs=epochs, steps_per_epoch=cfg.checkpoint_every,
                               verbose=0, callbacks=callbacks, shuffle=False)
@@ -105,6 +106,8 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
         "train_size": cfg.size, "style_size": cfg.style_size, "batch": cfg.batch,
         "steps": cfg.steps, "lr": cfg.lr, "precision": precision,
         "loss_weights": cfg.weights.as_dict(), "width": cfg.width,
+        "temporal_training": cfg.weights.temporal_training,
+        **({"temporal_motion": trainer.motion.as_dict()} if cfg.weights.temporal_training else {}),
         "vgg_sha256": vgg.WEIGHTS_SHA256, "final_losses": final,
         "content_photos": len(train_photos),
         "wall_seconds_last_run": round(seconds, 1),
@@ -117,14 +120,45 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
 
 
 class Trainer(LossModel):
-    """The network under training; fit() minimises its perceptual loss."""
+    """The network under training; fit() minimises its perceptual loss, plus the
+    temporal-stability terms of training.temporal where their weights are > 0.
 
-    def __init__(self, net, loss, **kwargs):
-        super().__init__(loss, **kwargs)
+    The stability terms add no trainable variables (checkpoints stay the network's weights
+    plus Adam's state): only a SeedGenerator, whose state is not checkpointed, so a resumed
+    run restarts its sequence of random motions (as RandomCrops restarts its crops).
+    """
+
+    def __init__(self, net, loss, seed=0, motion=None, **kwargs):
+        import keras
+
+        from .loss_model import TERMS
+        from .temporal import Motion
+
+        w = loss.weights
+        stability = {"temporal": w.temporal > 0, "noise": w.noise > 0}
+        extra = tuple(t for t, on in stability.items() if on)
+        super().__init__(loss, terms=TERMS + extra, **kwargs)
         self.net = net
+        self.stability, self.motion = stability, motion or Motion()
+        if extra:
+            self.motion_seed = keras.random.SeedGenerator(seed, name="motion_seed")
 
     def call(self, x):
         return self.net(x)
+
+    def loss_terms(self, x, y_pred) -> dict:
+        terms = super().loss_terms(x, y_pred)
+        if not any(self.stability.values()):
+            return terms
+        from .temporal import stability_terms
+
+        extra = stability_terms(self.net, x, y_pred, self.motion_seed, motion=self.motion,
+                                **self.stability)
+        w = self.perceptual.weights
+        total = terms["total"]
+        for name, value in extra.items():
+            total = total + getattr(w, name) * value
+        return {**terms, **extra, "total": total}
 
 
 def resolve_precision(precision: str) -> str:
