@@ -63,6 +63,7 @@ def test_training_lowers_the_loss_and_writes_a_model(photos, tmp_path):
     assert meta["steps"] == 30 and meta["train_size"] == 32 and meta["width"] == 4
     assert meta["vgg_sha256"] == vgg.WEIGHTS_SHA256 and len(meta["style_sha256"]) == 64
     assert meta["loss_weights"] == LossWeights().as_dict()
+    assert meta["held_out_losses"]["style"] > 0 and meta["held_out_losses"]["content"] > 0
     assert (tmp_path / "run" / "preview.png").exists()
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 30
 

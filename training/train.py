@@ -110,6 +110,7 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
         **({"temporal_motion": trainer.motion.as_dict()} if cfg.weights.temporal_training else {}),
         "vgg_sha256": vgg.WEIGHTS_SHA256, "final_losses": final,
         "content_photos": len(train_photos),
+        "held_out_losses": held_out_losses(export, loss, held, cfg.size),
         "wall_seconds_last_run": round(seconds, 1),
     }
     save_model(export, cfg.out_path, metadata)
@@ -167,6 +168,14 @@ def resolve_precision(precision: str) -> str:
         return precision
     from stylecam.hardware import native_bfloat16
     return "bfloat16" if native_bfloat16() else "float32"
+
+
+def held_out_losses(net, loss, photos, size) -> dict:
+    """Mean loss terms of ``net`` on photos it never trained on, at long side ``size``."""
+    from .gatys import evaluate_terms
+
+    rows = [evaluate_terms(loss, out[None], content[None]) for content, out in preview_pairs(net, photos, size)]
+    return {k: float(np.mean([r[k] for r in rows])) for k in ("content", "style", "tv")}
 
 
 def preview_pairs(net, photos, size):
