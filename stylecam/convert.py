@@ -5,14 +5,12 @@ only when complete. The input is never overwritten; an existing output needs ove
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import atomic_output
 from .errors import UserError
 from .image_io import IMAGE_SUFFIXES, read_image, write_image
 from .pipeline import Pipeline, StageTimes
@@ -89,26 +87,6 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> str:
     if not dst.parent.exists():
         raise UserError(f"output folder does not exist: {dst.parent}")
     return kind
-
-
-@contextlib.contextmanager
-def atomic_output(target: Path):
-    """Yield a temporary path beside ``target`` (same suffix); rename it to ``target`` when
-    the block succeeds, delete it when the block fails or is interrupted."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.partial-", suffix=target.suffix)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except KeyboardInterrupt:
-        print(f"stylecam: interrupted: {target} not written (partial output removed)", file=sys.stderr)
-        raise
-    except UserError as e:
-        raise UserError(f"{e} ({target} not written)") from e
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _progress(total, desc):

@@ -7,11 +7,10 @@ from __future__ import annotations
 from . import _keras  # noqa: F401  (quiet TensorFlow start-up)
 
 import hashlib
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
+from .atomic import atomic_output
 from .errors import UserError
 from .network import TransformNet
 
@@ -26,14 +25,8 @@ def save_model(net: TransformNet, path, metadata: dict | None = None) -> Path:
     if metadata:
         net.metadata.update(metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         net.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -16,7 +16,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -174,9 +173,10 @@ def _write_cache(weights):
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"{n}/{part}": a for n, (k, b) in weights.items() for part, a in (("kernel", k), ("bias", b))}
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".npz", delete=False) as tmp:
+    from stylecam.atomic import atomic_output
+
+    with atomic_output(target) as tmp:
         np.savez(tmp, **arrays)
-    os.replace(tmp.name, target)
 
 
 FEATURE_LAYERS = {"relu1_2": "block1_conv2", "relu2_2": "block2_conv2",
