@@ -39,9 +39,8 @@ import numpy as np
 from .errors import UserError
 from .hardware import cpu_flags, cpu_model, native_bfloat16
 
-PRECISIONS = ("float32", "bfloat16", "float16")
-POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-MIN_PSNR_DB = 40.0
+from .precision import (MIN_PSNR_DB, POLICIES, PRECISIONS, inference_net, precision_unsupported,  # noqa: F401
+                        psnr, quality_psnr, test_frame)
 DEFAULT_SIZES = "640x360,1280x720"
 FLAGS_SHOWN = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
                "amx_tile", "amx_bf16", "amx_fp16", "amx_int8")
@@ -287,82 +286,6 @@ def configure(device: str = "auto", threads: int = 0) -> None:
 
 
 # ---------------------------------------------------------------- precision
-
-def precision_unsupported(precision: str, gpu: bool | None = None) -> str | None:
-    """None where the hardware does ``precision`` math natively, else the reason it does not."""
-    if precision == "float32":
-        return None
-    if precision not in PRECISIONS:
-        return f"unknown precision {precision!r}"
-    if gpu is None:
-        gpu = uses_gpu()
-    if gpu:
-        if precision == "bfloat16":
-            caps = [g.get("compute_capability") for g in gpu_info()]
-            known = [float(c) for c in caps if c and str(c).replace(".", "", 1).isdigit()]
-            if known and min(known) < 8.0:
-                return f"this GPU (compute capability {min(known)}) has no fast bfloat16 (needs 8.0)"
-        return None
-    flags = cpu_flags()
-    if precision == "bfloat16":
-        if native_bfloat16():
-            return None
-        return ("this CPU has no avx512_bf16 or amx_bf16: bfloat16 math would be emulated, "
-                "slower than float32")
-    if flags & {"avx512_fp16", "amx_fp16"}:
-        return None
-    return "this CPU has no avx512_fp16 or amx_fp16: float16 math would be emulated, slower than float32"
-
-
-def inference_net(net, precision: str = "float32"):
-    """The same network (same weights) computing in ``precision``: float32 returns ``net``;
-    bfloat16 and float16 build a copy under the Keras mixed policy (weights stay float32,
-    convolutions run in the reduced type, normalisation statistics and the output in float32).
-
-    Shared by bench and, later, the stylizer, live and convert.
-    """
-    from .network import build_transform_net
-
-    if precision not in POLICIES:
-        raise ValueError(f"unknown precision {precision!r}")
-    if precision == "float32" and net.dtype_policy.name == "float32":
-        return net
-    copy = build_transform_net(net.width, net.residual_blocks, metadata=net.metadata,
-                               dtype=POLICIES[precision])
-    copy.set_weights(net.get_weights())
-    return copy
-
-
-
-def test_frame(height: int = 144, width: int = 256, seed: int = 0) -> np.ndarray:
-    """A deterministic photo-like RGB frame: smooth gradients, hard edges, fine texture."""
-    import cv2
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    img = np.stack([255 * x / max(width - 1, 1), 255 * y / max(height - 1, 1),
-                    127.5 + 100 * np.sin(x / 9.0) * np.cos(y / 13.0)], axis=-1)
-    for _ in range(6):
-        c = tuple(int(v) for v in rng.integers(0, 256, 3))
-        cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
-        r = int(rng.integers(max(2, min(height, width) // 12), max(3, min(height, width) // 3)))
-        cv2.circle(img, (cx, cy), r, c, -1)
-    img += rng.normal(0, 6, img.shape).astype(np.float32)
-    img = cv2.GaussianBlur(img, (3, 3), 0)
-    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Peak signal-to-noise ratio of two uint8 images in dB (inf when equal)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
-
-
-def quality_psnr(reference_net, reduced_net, frame: np.ndarray | None = None) -> float:
-    """PSNR of ``reduced_net``'s output against ``reference_net``'s (float32) on ``frame``."""
-    from .stylizer import Stylizer
-    frame = test_frame() if frame is None else frame
-    return psnr(Stylizer(reference_net)(frame), Stylizer(reduced_net)(frame))
-
 
 @dataclass
 class PrecisionChoice:

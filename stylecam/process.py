@@ -40,12 +40,21 @@ def select_device(device: str) -> None:
                         "or use --device cpu)")
 
 
-def load_stylizer(style: str | None, quality: str = "full"):
-    """A style name or model path -> a compiled Stylizer (UserError when it cannot load)."""
+def load_stylizer(style: str | None, quality: str = "full", precision: str = "auto"):
+    """A style name or model path -> a compiled Stylizer (UserError when it cannot load).
+
+    ``precision`` "auto" uses bfloat16 or float16 only where the hardware computes it
+    natively and the output stays within 40 dB PSNR of float32's (stylecam.precision)."""
     from .modelfile import load_model
+    from .precision import PRECISIONS, auto_precision, inference_net
     from .styles import resolve_style
     from .stylizer import Stylizer
-    return Stylizer(load_model(resolve_style(style, quality)))
+
+    if precision not in ("auto", *PRECISIONS):
+        raise UserError(f"--precision must be auto or one of {', '.join(PRECISIONS)}, not {precision!r}")
+    net = load_model(resolve_style(style, quality))
+    chosen = auto_precision(net) if precision == "auto" else precision
+    return Stylizer(inference_net(net, chosen))
 
 
 def scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:

@@ -12,7 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from stylecam import bench
+from stylecam import bench, precision
 from stylecam.flops import count_flops
 
 
@@ -59,7 +59,7 @@ FRAME = bench.test_frame(24, 32)
 @pytest.fixture
 def bf16_native(monkeypatch):
     def set_native(native: bool):
-        monkeypatch.setattr(bench, "native_bfloat16", lambda: native)
+        monkeypatch.setattr(precision, "native_bfloat16", lambda: native)
     return set_native
 
 
@@ -108,7 +108,7 @@ def test_precision_that_cannot_run_falls_back(tiny_net, monkeypatch):
 
 
 def test_float16_on_cpu_without_fp16_is_unsupported(monkeypatch):
-    monkeypatch.setattr(bench, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
     assert bench.precision_unsupported("float32", gpu=False) is None
     assert "avx512_fp16" in bench.precision_unsupported("float16", gpu=False)
     assert bench.precision_unsupported("float16", gpu=True) is None
@@ -195,7 +195,7 @@ def test_bench_command_json(tmp_path, bf16_native, monkeypatch):
 JAX_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from stylecam import bench
+    from stylecam import bench, precision
     bench.fast_jax_init()
     import keras
     assert keras.backend.backend() == "jax"
@@ -229,3 +229,27 @@ def test_network_and_bench_run_under_jax(tiny_net, tiny_stylizer, tmp_path):
     assert result["backend"] == "jax"
     row = result["row"]
     assert row["status"] == "ok" and row["network"]["fps_median"] > 0 and row["pipeline"]["fps"] > 0
+
+
+def test_auto_precision_keeps_float32_without_native_support(tiny_net, bf16_native, monkeypatch):
+    bf16_native(False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(precision, "uses_gpu", lambda: False)
+    assert precision.auto_precision(tiny_net) == "float32"
+
+
+def test_auto_precision_takes_native_bfloat16_only_within_the_psnr_criterion(tiny_net, bf16_native, monkeypatch):
+    bf16_native(True)
+    monkeypatch.setattr(precision, "uses_gpu", lambda: False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    monkeypatch.setattr(precision, "quality_psnr", lambda ref, reduced, frame=None: 55.0)
+    assert precision.auto_precision(tiny_net) == "bfloat16"
+    monkeypatch.setattr(precision, "quality_psnr", lambda ref, reduced, frame=None: 30.0)
+    assert precision.auto_precision(tiny_net) == "float32"
+
+
+def test_load_stylizer_runs_the_chosen_precision(tiny_model):
+    from stylecam.process import load_stylizer
+    stylizer = load_stylizer(str(tiny_model), precision="bfloat16")
+    assert stylizer.net.blocks[0].conv.compute_dtype == "bfloat16"
+    assert load_stylizer(str(tiny_model), precision="float32").net.blocks[0].conv.compute_dtype == "float32"
