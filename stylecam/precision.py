@@ -6,21 +6,11 @@ import math
 
 import numpy as np
 
-from .hardware import cpu_flags, native_bfloat16
+from .hardware import cpu_flags, gpu_info, native_bfloat16, uses_gpu
 
 PRECISIONS = ("float32", "bfloat16", "float16")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 MIN_PSNR_DB = 40.0
-
-
-def uses_gpu() -> bool:
-    from .bench import uses_gpu as _uses_gpu
-    return _uses_gpu()
-
-
-def gpu_info() -> list[dict]:
-    from .bench import gpu_info as _gpu_info
-    return _gpu_info()
 
 
 def precision_unsupported(precision: str, gpu: bool | None = None) -> str | None:

@@ -96,21 +96,6 @@ def test_training_with_the_terms_lowers_them():
     assert stable["temporal"] < 0.5 * plain["temporal"] and stable["noise"] < 0.5 * plain["noise"]
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        img = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (7, 7), 3)
-        cv2.rectangle(img, (10 + i, 8), (40, 30 + i), (255, 200, 40), -1)
-        cv2.imwrite(str(folder / f"p{i}.png"), img)
-    style = np.zeros((64, 64, 3), np.uint8)
-    style[:, ::4] = (30, 60, 220)
-    style[::4, :] = (240, 220, 20)
-    cv2.imwrite(str(folder.parent / "style.png"), style)
-    return folder
-
-
 def test_train_tracks_the_terms_and_records_them_in_the_model_file(photos, tmp_path):
     assert not LossWeights().temporal_training  # off by default
     weights = LossWeights(style=3.0, temporal=temporal.RECOMMENDED_TEMPORAL_WEIGHT,

@@ -12,23 +12,6 @@ from training.losses import LossWeights
 from training.train import TrainConfig, train
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    """A few small synthetic photos and a striped 'painting'."""
-    folder = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        img = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (7, 7), 3)
-        cv2.rectangle(img, (10 + i, 8), (40, 30 + i), (255, 200, 40), -1)
-        cv2.imwrite(str(folder / f"p{i}.png"), img)
-    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
-    style = np.zeros((64, 64, 3), np.uint8)
-    style[:, ::8] = (30, 60, 220)
-    style[::8, :] = (240, 220, 20)
-    cv2.imwrite(str(folder.parent / "style.png"), style)
-    return folder
-
-
 def config(photos, tmp_path, steps, every):
     return TrainConfig(str(photos.parent / "style.png"), str(photos), "tiny",
                        output=str(tmp_path / "tiny.keras"), workdir=str(tmp_path / "run"),
