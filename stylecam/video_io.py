@@ -152,6 +152,7 @@ class VideoReader:
         self.time_base = Fraction(1, 1)
         self._infos: queue.Queue = queue.Queue()
         self._log: list[str] = []
+        self._truncated = False   # remembered, because later decoder errors push the line out of _log
         self._proc = subprocess.Popen(
             [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
              "-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", "showinfo",
@@ -165,6 +166,9 @@ class VideoReader:
     def _read_stderr(self):
         for raw in self._proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip()
+            # before the showinfo branch: ffmpeg's demuxer thread may print into a showinfo line
+            if "partial file" in line or "moov atom not found" in line:
+                self._truncated = True
             if "Parsed_showinfo" in line:
                 m = _SHOWINFO.search(line)
                 if m:
@@ -193,11 +197,11 @@ class VideoReader:
             yield Frame(count, image, pts, max(dur, 1), self.time_base)
             count += 1
         rc = self._proc.wait()
-        self._stderr_thread.join(timeout=5)
+        self._stderr_thread.join()  # ffmpeg has exited, so its stderr ends: read all of it
         if self.closed:
             return
         log = "\n".join(self._log)
-        if "partial file" in log or "moov atom not found" in log or (rc != 0 and count):
+        if self._truncated or (rc != 0 and count):
             why = _first_error(log)
             raise UserError(f"{self.path} is truncated or corrupt: decoding stopped after "
                             f"{count} frames" + (f" ({why})" if why else ""))
