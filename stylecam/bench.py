@@ -300,17 +300,21 @@ def measure_peak(precision: str = "float32", target_s: float = 0.1, max_n: int |
 # ---------------------------------------------------------------- networks and videos
 
 def load_bench_net(style: str | None):
-    """(label, float32 network) for a bundled style, a model file, or ``untrained[-W[xR]]``."""
-    from .network import build_transform_net
+    """(label, float32 network) for a bundled style, a model file, or an untrained network:
+    ``untrained`` (Johnson et al.), ``untrained-fast`` (the light design), ``untrained-WIDTH[xBLOCKS]``."""
+    from .network import DESIGNS, build_transform_net
     if style is None or style.split("-")[0] == UNTRAINED:
-        width, blocks = 32, 5
         spec = "" if style is None else style[len(UNTRAINED):].lstrip("-")
+        if spec in DESIGNS:
+            return f"{UNTRAINED}-{spec}", build_transform_net(**DESIGNS[spec])
+        width, blocks = 32, 5
         if spec:
             try:
                 parts = [int(v) for v in spec.lower().split("x")]
                 width, blocks = parts[0], (parts[1] if len(parts) > 1 else 5)
             except (ValueError, IndexError):
-                raise UserError(f"--style {style}: use untrained, untrained-WIDTH or untrained-WIDTHxBLOCKS") from None
+                raise UserError(f"--style {style}: use untrained, untrained-{'|'.join(DESIGNS)}, "
+                                "untrained-WIDTH or untrained-WIDTHxBLOCKS") from None
         return f"{UNTRAINED}-{width}x{blocks}", build_transform_net(width, blocks)
     from .modelfile import load_model
     from .styles import resolve_style
@@ -407,8 +411,7 @@ def run_bench(cfg: BenchConfig) -> dict:
         with tempfile.TemporaryDirectory(prefix="stylecam-bench-") as tmp:
             for style in cfg.styles:
                 label, base = load_bench_net(style)
-                arch = {"width": base.width, "residual_blocks": base.residual_blocks,
-                        "params": int(base.count_params())}
+                arch = {**base.design, "params": int(base.count_params())}
                 for precision in cfg.precisions:
                     rows = [{"style": label, "arch": arch, "precision": precision, "size": [w, h],
                              "batch": b} for (w, h) in cfg.sizes for b in cfg.batches]

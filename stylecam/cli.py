@@ -37,6 +37,9 @@ def run():
         sys.exit(130)
 
 
+DISTILL_WEIGHT = 50.0   # the teacher term then outweighs content and style early, as it should
+
+
 @app.command()
 def train(
     style_image: Path = typer.Argument(..., help="The painting to learn."),
@@ -56,13 +59,22 @@ def train(
                                           "0 = off, 1000 suggested (see training/temporal.py)."),
     noise_weight: float = typer.Option(0.0, help="Weight of the input-noise stability term; "
                                        "0 = off, 4000 suggested (see training/temporal.py)."),
-    width: int = typer.Option(32, help="Channels of the first stage (32 = Johnson et al.)."),
+    design: str = typer.Option("full", "--design", help="full (Johnson et al.) or fast (the light network "
+                               "for live preview on a CPU; give it a --teacher)."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="A trained model of this style (bundled name "
+                                          "or .keras file) whose output the network learns to match."),
+    distill_weight: float = typer.Option(DISTILL_WEIGHT, "--distill-weight",
+                                         help="Weight of the squared pixel difference to the --teacher's output."),
+    width: Optional[int] = typer.Option(None, help="Channels of the first stage (default: the design's; "
+                                        "32 = Johnson et al.)."),
     precision: str = typer.Option("auto", help="float32, bfloat16 or auto (bfloat16 where native)."),
     checkpoint_every: int = typer.Option(100, help="Steps between checkpoints."),
     seed: int = typer.Option(0),
     vgg_weights: Optional[Path] = typer.Option(None, help="VGG16 weights file (.npz, .h5, .onnx, .whl)."),
     title: str = typer.Option("", help="Painting title, for `stylecam styles`."),
     artist: str = typer.Option("", help="Painter, for `stylecam styles`."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from this model's weights (bundled "
+                                       "name or .keras file): continue or fine-tune a style."),
 ):
     """Train a fast style network for one painting (resumes from its checkpoint)."""
     for p, what in [(style_image, "style image"), (content, "content folder")]:
@@ -72,20 +84,31 @@ def train(
         raise UserError("--steps must be a positive multiple of --checkpoint-every")
     if precision not in ("auto", "float32", "bfloat16"):
         raise UserError("--precision must be float32, bfloat16 or auto")
-    if temporal_weight < 0 or noise_weight < 0:
-        raise UserError("--temporal-weight and --noise-weight must be >= 0")
+    if temporal_weight < 0 or noise_weight < 0 or distill_weight < 0:
+        raise UserError("--temporal-weight, --noise-weight and --distill-weight must be >= 0")
+    from .network import DESIGNS
+    if design not in DESIGNS:
+        raise UserError(f"--design must be one of {', '.join(DESIGNS)}")
     from training.losses import LossWeights
     from training.train import TrainConfig, train as run_training
 
     cfg = TrainConfig(str(style_image), str(content), name, str(output) if output else None,
                       str(workdir) if workdir else None, size, batch, steps, lr, style_size,
-                      LossWeights(content_weight, style_weight, tv_weight, temporal_weight, noise_weight),
-                      width, precision,
+                      LossWeights(content_weight, style_weight, tv_weight, temporal_weight, noise_weight,
+                                  distill_weight if teacher else 0.0),
+                      design, width, precision,
                       checkpoint_every, seed=seed, vgg_weights=str(vgg_weights) if vgg_weights else None,
-                      title=title, artist=artist)
+                      title=title, artist=artist,
+                      init=str(_style_path(init)) if init else None,
+                      teacher=str(_style_path(teacher)) if teacher else None)
     summary = run_training(cfg)
     typer.echo(f"wrote {summary['model']} (preview {summary['preview']}); final losses "
                + ", ".join(f"{k} {v:.4g}" for k, v in summary["final_losses"].items()))
+
+
+def _style_path(style: str) -> Path:
+    from .styles import resolve_style
+    return resolve_style(style)
 
 
 @app.command()

@@ -2,9 +2,9 @@
 
 What is counted: every convolution, as ``2 * kH * kW * Cin * Cout * Hout * Wout`` (one
 multiply and one add per weight per output pixel), at the size the network really computes:
-the frame padded by reflection to a multiple of 4 (``TransformNet.call``), each convolution's
+the frame padded by reflection to ``net.multiple`` (``TransformNet.call``), each convolution's
 input padded by its ``ReflectionPad2D`` and, in the up-sampling blocks, enlarged by nearest
-up-sampling first. Not counted (all element-wise, under 2% of the total for the Johnson
+up-sampling first; pixel (un)shuffles only move values. Not counted (all element-wise, under 2% of the total for the Johnson
 network): biases, instance normalisation, ReLU, the residual additions, padding, up-sampling,
 and the uint8 <-> float conversions. The convolutions are the figure that compares with a
 matrix multiply's peak, so they are the one this module reports.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 COUNTED = ("convolutions only: 2*kH*kW*Cin*Cout*Hout*Wout per frame at the padded size "
-           "(frame padded to a multiple of 4, reflection padding, nearest up-sampling); "
+           "(frame padded to the network's multiple: 4 for Johnson et al.; reflection padding, nearest up-sampling); "
            "biases, normalisation, activations, residual adds, padding and resizing not counted")
 
 
@@ -73,12 +73,18 @@ def _conv_block(block, name: str, h: int, w: int, c: int, out: list) -> tuple[in
 
 def count_flops(net, height: int, width: int) -> FlopCount:
     """FLOPs of one ``height`` x ``width`` frame through a built TransformNet."""
-    from .network import ConvBlock, ResidualBlock
+    from .network import ConvBlock, PixelShuffle, PixelUnshuffle, ResidualBlock
 
     result = FlopCount(height, width)
-    h, w, c = height + (-height) % 4, width + (-width) % 4, 3
+    h, w, c = net.padded_side(height), net.padded_side(width), 3
     for block in net.blocks:
-        if isinstance(block, ResidualBlock):
+        if isinstance(block, PixelShuffle):
+            f = block.factor
+            h, w, c = h * f, w * f, c // (f * f)
+        elif isinstance(block, PixelUnshuffle):
+            f = block.factor
+            h, w, c = h // f, w // f, c * f * f
+        elif isinstance(block, ResidualBlock):
             h1, w1, c1 = _conv_block(block.first, f"{block.name}.first", h, w, c, result.convs)
             h2, w2, c2 = _conv_block(block.second, f"{block.name}.second", h1, w1, c1, result.convs)
             if (h2, w2, c2) != (h, w, c):

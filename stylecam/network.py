@@ -93,34 +93,94 @@ class ResidualBlock(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class PixelUnshuffle(layers.Layer):
+    """(B, H, W, C) -> (B, H/f, W/f, C*f*f): each f x f block of pixels becomes channels."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        f, (b, h, w, c) = self.factor, ops.shape(x)
+        x = ops.reshape(x, (b, h // f, f, w // f, f, c))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (b, h // f, w // f, f * f * c))
+
+    def compute_output_shape(self, shape):
+        f = self.factor
+        return (shape[0], None if shape[1] is None else shape[1] // f,
+                None if shape[2] is None else shape[2] // f, shape[3] * f * f)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PixelShuffle(PixelUnshuffle):
+    """(B, H, W, C*f*f) -> (B, H*f, W*f, C): the inverse of PixelUnshuffle."""
+
+    def call(self, x):
+        f, (b, h, w, c) = self.factor, ops.shape(x)
+        x = ops.reshape(x, (b, h, w, f, f, c // (f * f)))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (b, h * f, w * f, c // (f * f)))
+
+    def compute_output_shape(self, shape):
+        f = self.factor
+        return (shape[0], None if shape[1] is None else shape[1] * f,
+                None if shape[2] is None else shape[2] * f, shape[3] // (f * f))
+
+
+# The two bundled designs. "full" is Johnson et al.; "fast" (the live preview on a CPU) works
+# entirely at 1/4 resolution and below: pixel-unshuffle in, pixel-shuffle out, 3x3 edges.
+DESIGNS = {
+    "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1),
+    "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4),
+}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class TransformNet(keras.Model):
     """Image transformation network.
 
-    ``width`` is the channel count of the first stage (32 in the paper); the down-sampled
-    stages use 2x and 4x that. Input H and W may be anything >= 8; they are padded by
-    reflection to a multiple of 4 and the output is cropped back to exactly H x W.
+    Johnson et al. with the defaults: ``width`` channels (32 in the paper) at full resolution,
+    ``downsamples`` stride-2 stages doubling them, ``residual_blocks`` at the lowest resolution,
+    as many nearest-upsample + conv stages back, ``edge_kernel`` the first and last convolution.
+    ``shuffle`` > 1 first folds each shuffle x shuffle block of pixels into channels (and unfolds
+    the output the same way), so every convolution runs at 1/shuffle of the resolution.
+    Input H and W may be anything >= ``self.multiple`` (4 for Johnson et al., 8 for "fast"):
+    they are mirrored up to a multiple of it and the output is cropped back to exactly H x W.
     ``metadata`` is a JSON-able dict carried in the model file (see stylecam.modelfile).
     """
 
-    def __init__(self, width=32, residual_blocks=5, metadata=None, **kwargs):
+    def __init__(self, width=32, residual_blocks=5, metadata=None, downsamples=2, edge_kernel=9,
+                 shuffle=1, **kwargs):
         super().__init__(**kwargs)
         self.width, self.residual_blocks = int(width), int(residual_blocks)
+        self.downsamples, self.edge_kernel, self.shuffle = int(downsamples), int(edge_kernel), int(shuffle)
+        self.multiple = self.shuffle * 2 ** self.downsamples
         self.metadata = dict(metadata or {})
-        w, dt = self.width, self.dtype_policy
+        w, d, dt = self.width, self.downsamples, self.dtype_policy
         self.blocks = [
-            ConvBlock(w, 9, name="in_conv", dtype=dt),
-            ConvBlock(2 * w, 3, stride=2, name="down1", dtype=dt),
-            ConvBlock(4 * w, 3, stride=2, name="down2", dtype=dt),
-            *[ResidualBlock(4 * w, name=f"res{i + 1}", dtype=dt) for i in range(self.residual_blocks)],
-            ConvBlock(2 * w, 3, upsample=2, name="up1", dtype=dt),
-            ConvBlock(w, 3, upsample=2, name="up2", dtype=dt),
-            ConvBlock(3, 9, norm=False, relu=False, name="out_conv", dtype=dt),
+            *([PixelUnshuffle(self.shuffle, name="unshuffle", dtype=dt)] if self.shuffle > 1 else []),
+            ConvBlock(w, self.edge_kernel, name="in_conv", dtype=dt),
+            *[ConvBlock(w * 2 ** i, 3, stride=2, name=f"down{i}", dtype=dt) for i in range(1, d + 1)],
+            *[ResidualBlock(w * 2 ** d, name=f"res{i + 1}", dtype=dt) for i in range(self.residual_blocks)],
+            *[ConvBlock(w * 2 ** (d - i), 3, upsample=2, name=f"up{i}", dtype=dt) for i in range(1, d + 1)],
+            ConvBlock(3 * self.shuffle ** 2, self.edge_kernel, norm=False, relu=False, name="out_conv", dtype=dt),
+            *([PixelShuffle(self.shuffle, name="shuffle", dtype=dt)] if self.shuffle > 1 else []),
         ]
+
+    @property
+    def design(self) -> dict:
+        return dict(width=self.width, residual_blocks=self.residual_blocks, downsamples=self.downsamples,
+                    edge_kernel=self.edge_kernel, shuffle=self.shuffle)
 
     def call(self, x):
         h, w = ops.shape(x)[1], ops.shape(x)[2]
-        pad_h, pad_w = (-h) % 4, (-w) % 4
-        x = ops.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="reflect")
+        # Mirror up to a multiple of self.multiple, and to at least two of them, so the lowest
+        # resolution is >= 2x2 (its 3x3 convolutions pad by reflection).
+        x = ops.pad(x, [[0, 0], [0, self.padded_side(h) - h], [0, self.padded_side(w) - w], [0, 0]], mode="symmetric")
         # Centre the input range; the network learns in roughly [-1, 1].
         y = x / 127.5 - 1.0
         for block in self.blocks:
@@ -128,16 +188,26 @@ class TransformNet(keras.Model):
         y = (y + 1.0) * 127.5
         return ops.cast(y[:, :h, :w, :], "float32")
 
+    def padded_side(self, side):
+        """The side the network computes at for an input side (see call)."""
+        m = self.multiple
+        padded = side + (-side) % m
+        return max(padded, 2 * m) if isinstance(side, int) else ops.maximum(padded, 2 * m)
+
     def compute_output_shape(self, shape):
         return (shape[0], shape[1], shape[2], 3)
 
     def get_config(self):
-        return {**super().get_config(), "width": self.width,
-                "residual_blocks": self.residual_blocks, "metadata": self.metadata}
+        return {**super().get_config(), **self.design, "metadata": self.metadata}
 
 
-def build_transform_net(width=32, residual_blocks=5, metadata=None, dtype=None) -> TransformNet:
-    """A built (weights created) transformation network."""
-    net = TransformNet(width, residual_blocks, metadata=metadata, dtype=dtype)
+def build_transform_net(width=32, residual_blocks=5, metadata=None, dtype=None, **design) -> TransformNet:
+    """A built (weights created) transformation network; ``design`` as TransformNet's."""
+    net = TransformNet(width, residual_blocks, metadata=metadata, dtype=dtype, **design)
     net(ops.zeros((1, 16, 16, 3)))
     return net
+
+
+def build_design(name: str, metadata=None, dtype=None) -> TransformNet:
+    """A built network of one of DESIGNS."""
+    return build_transform_net(metadata=metadata, dtype=dtype, **DESIGNS[name])

@@ -52,8 +52,7 @@ def inference_net(net, precision: str = "float32"):
         raise ValueError(f"unknown precision {precision!r}")
     if precision == "float32" and net.dtype_policy.name == "float32":
         return net
-    copy = build_transform_net(net.width, net.residual_blocks, metadata=net.metadata,
-                               dtype=POLICIES[precision])
+    copy = build_transform_net(metadata=net.metadata, dtype=POLICIES[precision], **net.design)
     copy.set_weights(net.get_weights())
     return copy
 

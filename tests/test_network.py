@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from stylecam.modelfile import ModelFileError, load_model, save_model
-from stylecam.network import TransformNet, build_transform_net
+from stylecam.flops import count_flops
+from stylecam.network import DESIGNS, PixelShuffle, PixelUnshuffle, TransformNet, build_design, build_transform_net
 from stylecam.stylizer import Stylizer
 
 
@@ -18,6 +19,33 @@ def net():
 def test_output_keeps_any_size(net, h, w):
     y = net(np.random.default_rng(0).uniform(0, 255, (2, h, w, 3)).astype("float32"))
     assert tuple(y.shape) == (2, h, w, 3)
+
+
+@pytest.mark.parametrize("h,w", [(8, 8), (17, 23), (45, 33)])
+def test_fast_design_keeps_any_size_too(h, w):
+    y = build_design("fast")(np.random.default_rng(0).uniform(0, 255, (1, h, w, 3)).astype("float32"))
+    assert tuple(y.shape) == (1, h, w, 3)
+
+
+def test_pixel_shuffle_undoes_unshuffle_and_keeps_blocks_together():
+    x = np.arange(2 * 8 * 12 * 3, dtype="float32").reshape(2, 8, 12, 3)
+    folded = keras.ops.convert_to_numpy(PixelUnshuffle(4)(x))
+    assert folded.shape == (2, 2, 3, 48)
+    np.testing.assert_array_equal(folded[0, 1, 2].reshape(4, 4, 3), x[0, 4:8, 8:12])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(PixelShuffle(4)(folded)), x)
+
+
+def test_fast_design_costs_under_one_and_a_half_percent_of_the_full_one():
+    fast, full = (count_flops(build_design(n), 360, 640).total for n in ("fast", "full"))
+    assert fast < 0.015 * full
+
+
+def test_fast_design_round_trips_through_a_model_file(tmp_path):
+    net = build_design("fast")
+    loaded = load_model(save_model(net, tmp_path / "f.keras"))
+    assert loaded.design == DESIGNS["fast"]
+    x = np.random.default_rng(3).uniform(0, 255, (1, 19, 21, 3)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(net(x)), keras.ops.convert_to_numpy(loaded(x)))
 
 
 def test_full_network_matches_johnson_parameter_count():

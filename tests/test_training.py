@@ -5,7 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from stylecam.modelfile import load_model
+from stylecam.errors import UserError
+from stylecam.modelfile import file_sha256, load_model
+from stylecam.network import DESIGNS
 from training import vgg
 from training.gatys import paint
 from training.losses import LossWeights
@@ -20,15 +22,18 @@ def config(photos, tmp_path, steps, every):
 
 
 class Record(keras.callbacks.Callback):
-    def __init__(self, stop_after_epoch=None):
+    def __init__(self, stop_after_epoch=None, term="total"):
         super().__init__()
-        self.epochs, self.losses, self.stop_after = [], [], stop_after_epoch
+        self.epochs, self.losses, self.stop_after, self.term = [], [], stop_after_epoch, term
+        self.steps = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epochs.append(epoch)
 
     def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["total"]))
+        self.losses.append(float(logs[self.term]))
+        n = len(self.losses)   # logs are running means over the epoch; recover this step's value
+        self.steps.append(n * self.losses[-1] - (n - 1) * self.losses[-2] if n > 1 else self.losses[0])
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.stop_after:
@@ -75,3 +80,42 @@ def test_gatys_lowers_the_loss():
     from training.losses import PerceptualLoss
     start = evaluate_terms(PerceptualLoss(style, features), content[None], content[None])
     assert final["total"] < 0.5 * start["total"]
+
+
+def test_init_starts_from_a_model_and_counts_its_steps(photos, tmp_path):
+    scratch, resumed = Record(), Record()
+    train(config(photos, tmp_path / "a", steps=30, every=30), progress=False, callbacks=[scratch])
+    first = tmp_path / "a" / "tiny.keras"
+    cfg = config(photos, tmp_path / "b", steps=4, every=4)
+    cfg.init = str(first)
+    train(cfg, progress=False, callbacks=[resumed])
+    # Same seed, same first batch: from the trained weights the loss starts where training left it.
+    assert resumed.losses[0] < 0.7 * scratch.losses[0]
+    # The warm-up keeps Adam's first steps from wrecking the trained network.
+    assert max(resumed.losses) < 1.5 * resumed.losses[0]
+    meta = load_model(tmp_path / "b" / "tiny.keras").metadata
+    assert meta["steps"] == 34 and meta["init"]["steps"] == 30
+    assert meta["init"]["sha256"] == file_sha256(first)
+
+
+def test_fast_design_learns_its_teachers_output(photos, tmp_path, tiny_model):
+    rec = Record(term="distill")
+    cfg = config(photos, tmp_path, steps=40, every=40)
+    cfg.design, cfg.teacher, cfg.lr = "fast", str(tiny_model), 2e-2
+    cfg.weights = LossWeights(content=0.0, style=0.0, tv=0.0, distill=1.0)
+    train(cfg, progress=False, callbacks=[rec])
+    # (The untrained teacher's output is close to noise: a hard target, so only a clear drop.)
+    assert np.mean(rec.steps[-5:]) < 0.8 * np.mean(rec.steps[:2])
+    model = load_model(tmp_path / "tiny.keras")
+    assert model.design == {**DESIGNS["fast"], "width": 4}
+    assert model.metadata["design"] == "fast" and model.metadata["teacher"]["sha256"] == file_sha256(tiny_model)
+
+
+def test_teacher_of_another_painting_is_refused(photos, tmp_path):
+    train(config(photos, tmp_path / "a", steps=2, every=2), progress=False)
+    other = tmp_path / "other.png"
+    other.write_bytes((photos / "p0.png").read_bytes())
+    cfg = config(photos, tmp_path / "b", steps=2, every=2)
+    cfg.style_image, cfg.design, cfg.teacher = str(other), "fast", str(tmp_path / "a" / "tiny.keras")
+    with pytest.raises(UserError, match="another painting"):
+        train(cfg, progress=False)

@@ -18,13 +18,15 @@ STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 @dataclass(frozen=True)
 class LossWeights:
     """Weights of the loss terms. ``temporal`` and ``noise`` weight the stability terms of
-    training.temporal (off by default; training.temporal.RECOMMENDED_* when switched on);
+    training.temporal (off by default; training.temporal.RECOMMENDED_* when switched on),
+    ``distill`` the teacher term of a fast network (training.train, ``--teacher``);
     PerceptualLoss itself only uses content, style and tv."""
     content: float = 1.0
     style: float = 10.0
     tv: float = 1e-4
     temporal: float = 0.0
     noise: float = 0.0
+    distill: float = 0.0    # squared pixel difference to a teacher network's output
 
     @property
     def temporal_training(self) -> bool:
@@ -50,6 +52,11 @@ def content_loss(features, target_features):
 def style_loss(grams, target_grams):
     """Sum over layers of the mean squared Gram difference; targets broadcast over the batch."""
     return sum(ops.mean(ops.square(g - t)) for g, t in zip(grams, target_grams))
+
+
+def distill_loss(output, teacher_output):
+    """Mean squared pixel difference to the teacher's stylization, in [0, 255] units."""
+    return ops.mean(ops.square(ops.cast(output, "float32") - ops.cast(teacher_output, "float32")))
 
 
 def tv_loss(images):

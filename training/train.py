@@ -29,7 +29,8 @@ class TrainConfig:
     lr: float = 1e-3
     style_size: int = 512               # long side of the painting when its Grams are taken
     weights: LossWeights = field(default_factory=LossWeights)
-    width: int = 32
+    design: str = "full"                # a stylecam.network.DESIGNS name
+    width: int | None = None            # channels of the first stage; None: the design's
     precision: str = "auto"             # "float32", "bfloat16" (mixed; losses float32) or "auto"
     checkpoint_every: int = 100
     scale_range: tuple = (0.5, 1.0)
@@ -37,6 +38,13 @@ class TrainConfig:
     vgg_weights: str | None = None
     title: str = ""
     artist: str = ""
+    init: str | None = None             # start from this model file's weights (continue / fine-tune)
+    teacher: str | None = None          # a trained model of the same style to distil (weights.distill)
+
+    @property
+    def architecture(self) -> dict:
+        from stylecam.network import DESIGNS
+        return {**DESIGNS[self.design], **({"width": self.width} if self.width else {})}
 
     @property
     def out_path(self) -> Path:
@@ -52,6 +60,7 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     import keras
 
     from stylecam.modelfile import save_model
+    from stylecam.modelfile import load_model
     from stylecam.network import TransformNet, build_transform_net
 
     from . import data, vgg
@@ -78,17 +87,19 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     keras.config.set_dtype_policy(policy)
     try:
         loss = PerceptualLoss(style_sized, vgg.build_vgg_features(vgg_weights), cfg.weights)
-        net = TransformNet(cfg.width)
-        trainer = Trainer(net, loss, seed=cfg.seed, name="trainer")
-        trainer.compile(optimizer=keras.optimizers.Adam(cfg.lr), jit_compile=False)
+        net = TransformNet(**cfg.architecture)
+        teacher = _teacher(cfg.teacher, cfg.style_image) if cfg.teacher else None
+        trainer = Trainer(net, loss, seed=cfg.seed, teacher=teacher, name="trainer")
+        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg)), jit_compile=False)
         trainer(np.zeros((1, cfg.size, cfg.size, 3), "float32"))
+        init = _init_from(net, cfg.init) if cfg.init else None
 
         epochs = cfg.steps // cfg.checkpoint_every
         callbacks = [keras.callbacks.BackupAndRestore(str(run_dir / "checkpoint"), save_freq="epoch"),
                      *_tensorboard(run_dir, held, 2 * cfg.size), *callbacks]
         if progress:
             callbacks.append(ProgressBar(cfg.steps, cfg.checkpoint_every, f"train {cfg.name}",
-                                         ("total", "content", "style", "tv", *TEMPORAL_TERMS)))
+                                         ("total", "content", "style", "tv", *TEMPORAL_TERMS, "distill")))
         started = time.time()
         history = trainer.fit(iter(crops), epochs=epochs, steps_per_epoch=cfg.checkpoint_every,
                               verbose=0, callbacks=callbacks, shuffle=False)
@@ -97,15 +108,17 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
         keras.config.set_dtype_policy(previous_policy)
 
     final = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
-    export = build_transform_net(cfg.width, metadata={}, dtype="float32")
+    export = build_transform_net(metadata={}, dtype="float32", **cfg.architecture)
     export.set_weights(net.get_weights())
     metadata = {
         "name": cfg.name, "title": cfg.title, "artist": cfg.artist,
         "style_image": Path(cfg.style_image).name,
         "style_sha256": hashlib.sha256(Path(cfg.style_image).read_bytes()).hexdigest(),
         "train_size": cfg.size, "style_size": cfg.style_size, "batch": cfg.batch,
-        "steps": cfg.steps, "lr": cfg.lr, "precision": precision,
-        "loss_weights": cfg.weights.as_dict(), "width": cfg.width,
+        "steps": cfg.steps + (init["steps"] if init else 0), "lr": cfg.lr,
+        **({"init": init} if init else {}), "precision": precision,
+        "loss_weights": cfg.weights.as_dict(), "design": cfg.design, **cfg.architecture,
+        **({"teacher": _model_ref(cfg.teacher)} if cfg.teacher else {}),
         "temporal_training": cfg.weights.temporal_training,
         **({"temporal_motion": trainer.motion.as_dict()} if cfg.weights.temporal_training else {}),
         "vgg_sha256": vgg.WEIGHTS_SHA256, "final_losses": final,
@@ -120,6 +133,55 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     return summary
 
 
+WARMUP_STEPS = 100
+
+
+def learning_rate(cfg: TrainConfig):
+    """Constant ``cfg.lr``; from an ``--init`` model, reached by a linear warm-up. Adam's first
+    steps move every weight by about lr whatever its gradient, in a coherent direction: harmless
+    on random weights, but they wreck a trained network (its style loss went 1e5 -> 1e7 in 10 steps)."""
+    import keras
+
+    if not cfg.init:
+        return cfg.lr
+    warmup = min(WARMUP_STEPS, max(1, cfg.steps // 4))
+    return keras.optimizers.schedules.CosineDecay(0.0, cfg.steps, alpha=1.0, warmup_target=cfg.lr,
+                                                  warmup_steps=warmup)
+
+
+def _model_ref(path) -> dict:
+    from stylecam.modelfile import file_sha256, load_model
+
+    meta = load_model(path).metadata
+    return {"model": Path(path).name, "sha256": file_sha256(path), "steps": int(meta.get("steps", 0)),
+            "loss_weights": meta.get("loss_weights"), "train_size": meta.get("train_size")}
+
+
+def _teacher(path, style_image):
+    """The teacher network, which must have learned this painting."""
+    from stylecam.errors import UserError
+    from stylecam.modelfile import load_model
+
+    teacher = load_model(path)
+    want = hashlib.sha256(Path(style_image).read_bytes()).hexdigest()
+    if teacher.metadata.get("style_sha256") not in (None, want):
+        raise UserError(f"--teacher {path} learned another painting ({teacher.metadata.get('style_image')})")
+    return teacher
+
+
+def _init_from(net, path) -> dict:
+    """Copy a model file's weights into ``net``; what it was, for the new file's metadata."""
+    from stylecam.errors import UserError
+    from stylecam.modelfile import load_model
+
+    model = load_model(path)
+    if model.design != net.design:
+        raise UserError(f"--init {path} is a different architecture ({model.design}) from the one "
+                        f"being trained ({net.design}); pick the matching --design/--width")
+    net.set_weights(model.get_weights())
+    return _model_ref(path)
+
+
 class Trainer(LossModel):
     """The network under training; fit() minimises its perceptual loss, plus the
     temporal-stability terms of training.temporal where their weights are > 0.
@@ -129,7 +191,7 @@ class Trainer(LossModel):
     run restarts its sequence of random motions (as RandomCrops restarts its crops).
     """
 
-    def __init__(self, net, loss, seed=0, motion=None, **kwargs):
+    def __init__(self, net, loss, seed=0, motion=None, teacher=None, **kwargs):
         import keras
 
         from .loss_model import TERMS
@@ -138,8 +200,11 @@ class Trainer(LossModel):
         w = loss.weights
         stability = {"temporal": w.temporal > 0, "noise": w.noise > 0}
         extra = tuple(t for t, on in stability.items() if on)
-        super().__init__(loss, terms=TERMS + extra, **kwargs)
+        super().__init__(loss, terms=TERMS + extra + (("distill",) if teacher is not None else ()), **kwargs)
         self.net = net
+        if teacher is not None:
+            teacher.trainable = False
+        self.teacher = teacher
         self.stability, self.motion = stability, motion or Motion()
         if extra:
             self.motion_seed = keras.random.SeedGenerator(seed, name="motion_seed")
@@ -149,6 +214,12 @@ class Trainer(LossModel):
 
     def loss_terms(self, x, y_pred) -> dict:
         terms = super().loss_terms(x, y_pred)
+        if self.teacher is not None:
+            from keras import ops
+
+            from .losses import distill_loss
+            d = distill_loss(y_pred, ops.stop_gradient(self.teacher(x)))
+            terms = {**terms, "distill": d, "total": terms["total"] + self.perceptual.weights.distill * d}
         if not any(self.stability.values()):
             return terms
         from .temporal import stability_terms
