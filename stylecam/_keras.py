@@ -18,3 +18,12 @@ if "keras" not in sys.modules:
         os.dup2(_saved, 2)
         os.close(_saved)
         os.close(_null)
+
+import keras  # noqa: E402  (already loaded above, or by the caller)
+
+if keras.backend.backend() == "tensorflow":
+    import logging
+
+    # tf.function's "N out of the last M calls triggered retracing" warnings: stylecam compiles
+    # one function per frame size on purpose (previews, folders of stills of different sizes).
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

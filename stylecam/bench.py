@@ -112,7 +112,7 @@ class BenchConfig:
     @classmethod
     def from_options(cls, size=DEFAULT_SIZES, batch="1", precision=",".join(PRECISIONS), style=None,
                      **kw) -> "BenchConfig":
-        styles = [s for item in (style or []) for s in _items(item)] or [None]
+        styles = list(style or []) or [None]   # repeatable; not split on commas (design specs have them)
         cfg = cls(parse_sizes(size), parse_batches(batch), parse_precisions(precision), styles, **kw)
         if cfg.repeats < 1 or cfg.warmup < 0 or cfg.pipeline_frames < 1:
             raise UserError("--repeats and --frames must be >= 1, --warmup >= 0")
@@ -301,20 +301,20 @@ def measure_peak(precision: str = "float32", target_s: float = 0.1, max_n: int |
 
 def load_bench_net(style: str | None):
     """(label, float32 network) for a bundled style, a model file, or an untrained network:
-    ``untrained`` (Johnson et al.), ``untrained-fast`` (the light design), ``untrained-WIDTH[xBLOCKS]``."""
-    from .network import DESIGNS, build_transform_net
+    ``untrained`` (Johnson et al.), ``untrained-fast``, ``untrained-WIDTH[xBLOCKS]`` or
+    ``untrained-KEY=VALUE,...`` (a design, see stylecam.network.parse_design)."""
+    from .network import build_transform_net, parse_design
     if style is None or style.split("-")[0] == UNTRAINED:
         spec = "" if style is None else style[len(UNTRAINED):].lstrip("-")
-        if spec in DESIGNS:
-            return f"{UNTRAINED}-{spec}", build_transform_net(**DESIGNS[spec])
-        width, blocks = 32, 5
-        if spec:
-            try:
-                parts = [int(v) for v in spec.lower().split("x")]
-                width, blocks = parts[0], (parts[1] if len(parts) > 1 else 5)
-            except (ValueError, IndexError):
-                raise UserError(f"--style {style}: use untrained, untrained-{'|'.join(DESIGNS)}, "
-                                "untrained-WIDTH or untrained-WIDTHxBLOCKS") from None
+        try:
+            if spec and not spec[0].isdigit():
+                return f"{UNTRAINED}-{spec}", build_transform_net(**parse_design(spec))
+            parts = [int(v) for v in spec.lower().split("x")] if spec else [32, 5]
+            width, blocks = parts[0], (parts[1] if len(parts) > 1 else 5)
+        except (ValueError, IndexError):
+            raise UserError(f"--style {style}: use untrained, untrained-fast, untrained-WIDTH[xBLOCKS] "
+                            "or untrained-KEY=VALUE,... (keys width, residual_blocks, downsamples, "
+                            "edge_kernel, shuffle)") from None
         return f"{UNTRAINED}-{width}x{blocks}", build_transform_net(width, blocks)
     from .modelfile import load_model
     from .styles import resolve_style

@@ -59,8 +59,9 @@ def train(
                                           "0 = off, 1000 suggested (see training/temporal.py)."),
     noise_weight: float = typer.Option(0.0, help="Weight of the input-noise stability term; "
                                        "0 = off, 4000 suggested (see training/temporal.py)."),
-    design: str = typer.Option("full", "--design", help="full (Johnson et al.) or fast (the light network "
-                               "for live preview on a CPU; give it a --teacher)."),
+    design: str = typer.Option("full", "--design", help="full (Johnson et al.), fast (the light network "
+                               "for live preview on a CPU; give it a --teacher), or key=value,... over full "
+                               "(keys width, residual_blocks, downsamples, edge_kernel, shuffle)."),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="A trained model of this style (bundled name "
                                           "or .keras file) whose output the network learns to match."),
     distill_weight: float = typer.Option(DISTILL_WEIGHT, "--distill-weight",
@@ -86,9 +87,11 @@ def train(
         raise UserError("--precision must be float32, bfloat16 or auto")
     if temporal_weight < 0 or noise_weight < 0 or distill_weight < 0:
         raise UserError("--temporal-weight, --noise-weight and --distill-weight must be >= 0")
-    from .network import DESIGNS
-    if design not in DESIGNS:
-        raise UserError(f"--design must be one of {', '.join(DESIGNS)}")
+    from .network import parse_design
+    try:
+        parse_design(design)
+    except ValueError as e:
+        raise UserError(f"--{e}") from None
     from training.losses import LossWeights
     from training.train import TrainConfig, train as run_training
 
@@ -174,13 +177,15 @@ def convert(
     batch: int = typer.Option(4, "--batch", min=1, help="Frames per network call."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    quality: str = typer.Option("full", "--quality", help="full (the default here) or fast: a bundled style's "
+                                "light network, many times faster, a little less detailed."),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower = better, bigger)."),
     preset: str = typer.Option("medium", "--preset", help="x264 speed preset (ultrafast .. veryslow)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
 ):
     """Stylize a video (H.264, audio copied, timing and size kept), an image, or a folder of images."""
     from .convert import convert_path, default_output
-    from .process import Look, StyleProcessor, load_stylizer, select_device
+    from .process import Look, StyleProcessor, check_quality, load_stylizer, select_device
     from .video_io import EncodeSettings
 
     from .styles import DEFAULT_STYLE
@@ -188,7 +193,8 @@ def convert(
 
     def processor():
         select_device(device)
-        return StyleProcessor(load_stylizer(style, precision=precision), Look(strength, preserve_color, max_size))
+        return StyleProcessor(load_stylizer(style, check_quality(quality, ("full", "fast")), precision),
+                              Look(strength, preserve_color, max_size))
 
     summary = convert_path(input, out, processor, batch=batch, overwrite=overwrite,
                            settings=EncodeSettings(crf, preset))
@@ -210,21 +216,26 @@ def live(
     snapshot_dir: Path = typer.Option(Path("."), "--snapshot-dir", help="Where s saves snapshots."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    quality: str = typer.Option("auto", "--quality", help="full, fast, or auto: the bundled styles' fast "
+                                "networks without a GPU (real time on a laptop CPU), the full ones with one."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --record file."),
 ):
     """Live stylized preview of a webcam (or a file) in a window."""
     from .live import Capture, LiveOptions, LiveSession, NoWindow, Window, style_list
-    from .process import Look, load_stylizer, select_device
+    from .process import Look, check_quality, live_quality, load_stylizer, select_device
     from .styles import DEFAULT_STYLE, bundled_styles
 
     if no_window and record is None:
         raise UserError("--no-window needs --record FILE (there is nothing else to do with the frames)")
     capture = Capture(source if source is not None else camera, loop=loop)
     display = NoWindow() if no_window else Window()
-    bundled = [s.name for s in bundled_styles()]
+    bundled = list(dict.fromkeys(s.name for s in bundled_styles()))
     styles = style_list(style or (DEFAULT_STYLE if DEFAULT_STYLE in bundled else None), bundled)
     select_device(device)
-    session = LiveSession(capture, styles, lambda s: load_stylizer(s, "fast", precision), display,
+    quality = live_quality(check_quality(quality, ("auto", "full", "fast")))
+    typer.echo(f"live: {quality} networks" + (" (no GPU; --quality full for the full ones)"
+                                                if quality == "fast" else ""), err=True)
+    session = LiveSession(capture, styles, lambda s: load_stylizer(s, quality, precision), display,
                           Look(strength, preserve_color, max_size),
                           LiveOptions(record, snapshot_dir, duration, overwrite),
                           log=lambda m: typer.echo(m, err=True))

@@ -208,6 +208,22 @@ def build_transform_net(width=32, residual_blocks=5, metadata=None, dtype=None, 
     return net
 
 
-def build_design(name: str, metadata=None, dtype=None) -> TransformNet:
-    """A built network of one of DESIGNS."""
-    return build_transform_net(metadata=metadata, dtype=dtype, **DESIGNS[name])
+def parse_design(spec: str) -> dict:
+    """A DESIGNS name, or ``key=value,...`` over the full design (e.g. ``width=16,shuffle=2``)."""
+    if spec in DESIGNS:
+        return dict(DESIGNS[spec])
+    design = dict(DESIGNS["full"])
+    for item in spec.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() not in design or not value.strip().isdigit() or int(value) < 1 - (key.strip() == "downsamples"):
+            raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, or key=value pairs "
+                             f"with keys {', '.join(design)} (positive integers)")
+        design[key.strip()] = int(value)
+    if design["edge_kernel"] % 2 == 0:
+        raise ValueError(f"design {spec!r}: edge_kernel must be odd")
+    return design
+
+
+def build_design(spec: str, metadata=None, dtype=None) -> TransformNet:
+    """A built network of a design (see parse_design)."""
+    return build_transform_net(metadata=metadata, dtype=dtype, **parse_design(spec))

@@ -40,8 +40,23 @@ def select_device(device: str) -> None:
                         "or use --device cpu)")
 
 
+def check_quality(quality: str, allowed) -> str:
+    if quality not in allowed:
+        raise UserError(f"--quality must be {', '.join(allowed[:-1])} or {allowed[-1]}, not {quality!r}")
+    return quality
+
+
+def live_quality(quality: str) -> str:
+    """``auto``: the fast networks unless a GPU runs the full ones in real time."""
+    if quality != "auto":
+        return quality
+    from .hardware import uses_gpu
+    return "full" if uses_gpu() else "fast"
+
+
 def load_stylizer(style: str | None, quality: str = "full", precision: str = "auto"):
     """A style name or model path -> a compiled Stylizer (UserError when it cannot load).
+    ``quality`` picks a bundled style's full or fast network (full where it has no fast one).
 
     ``precision`` "auto" uses bfloat16 or float16 only where the hardware computes it
     natively and the output stays within 40 dB PSNR of float32's (stylecam.precision)."""

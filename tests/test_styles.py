@@ -38,3 +38,32 @@ def test_styles_command_lists_paintings():
     out = subprocess.run([sys.executable, "-m", "stylecam.cli", "styles"], capture_output=True,
                          text=True, check=True).stdout
     assert "starry-night" in out and "The Starry Night" in out and "Hokusai" in out
+
+
+@pytest.mark.parametrize("name", ["starry-night", "great-wave"])
+def test_each_style_ships_a_fast_network_distilled_from_its_full_one(name):
+    from stylecam.modelfile import file_sha256
+    from stylecam.network import DESIGNS
+
+    full, fast = resolve_style(name, "full"), resolve_style(name, "fast")
+    assert fast.name == f"{name}.fast.keras" and full.name == f"{name}.keras"
+    net = load_model(fast)
+    assert net.design == DESIGNS["fast"]
+    assert net.metadata["teacher"]["sha256"] == file_sha256(full)
+    assert net.metadata["style_sha256"] == load_model(full).metadata["style_sha256"]
+
+
+def test_live_uses_the_fast_networks_without_a_gpu_and_convert_the_full_ones():
+    from stylecam.hardware import uses_gpu
+    from stylecam.process import live_quality, load_stylizer
+
+    assert live_quality("auto") == ("full" if uses_gpu() else "fast")
+    assert live_quality("full") == "full"
+    assert load_stylizer("starry-night", "fast", "float32").net.design["shuffle"] == 4
+    assert load_stylizer("starry-night", precision="float32").net.design["shuffle"] == 1
+
+
+def test_bad_quality_is_a_one_line_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "stylecam.cli", "convert", "samples/photos/china.jpg",
+                        "-o", str(tmp_path / "o.png"), "--quality", "best"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--quality must be" in r.stderr and "Traceback" not in r.stderr

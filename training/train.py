@@ -29,7 +29,7 @@ class TrainConfig:
     lr: float = 1e-3
     style_size: int = 512               # long side of the painting when its Grams are taken
     weights: LossWeights = field(default_factory=LossWeights)
-    design: str = "full"                # a stylecam.network.DESIGNS name
+    design: str = "full"                # "full", "fast" or key=value,... (stylecam.network.parse_design)
     width: int | None = None            # channels of the first stage; None: the design's
     precision: str = "auto"             # "float32", "bfloat16" (mixed; losses float32) or "auto"
     checkpoint_every: int = 100
@@ -43,8 +43,8 @@ class TrainConfig:
 
     @property
     def architecture(self) -> dict:
-        from stylecam.network import DESIGNS
-        return {**DESIGNS[self.design], **({"width": self.width} if self.width else {})}
+        from stylecam.network import parse_design
+        return {**parse_design(self.design), **({"width": self.width} if self.width else {})}
 
     @property
     def out_path(self) -> Path:
