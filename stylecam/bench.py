@@ -108,12 +108,17 @@ class BenchConfig:
     threads: int = 0                # TensorFlow intra-op threads; 0 = its default
     device: str = "auto"
     progress: bool = True
+    engines: list = field(default_factory=lambda: ["auto"])   # graph, xla, auto (stylecam.engine)
 
     @classmethod
     def from_options(cls, size=DEFAULT_SIZES, batch="1", precision=",".join(PRECISIONS), style=None,
                      **kw) -> "BenchConfig":
         styles = list(style or []) or [None]   # repeatable; not split on commas (design specs have them)
+        engines = _items(kw.pop("engine", "auto"))
+        if not engines or any(e not in ("auto", "graph", "xla") for e in engines):
+            raise UserError("--engine: use auto, graph or xla (comma-separated)")
         cfg = cls(parse_sizes(size), parse_batches(batch), parse_precisions(precision), styles, **kw)
+        cfg.engines = engines
         if cfg.repeats < 1 or cfg.warmup < 0 or cfg.pipeline_frames < 1:
             raise UserError("--repeats and --frames must be >= 1, --warmup >= 0")
         if cfg.video is not None and not Path(cfg.video).is_file():
@@ -277,10 +282,10 @@ def measure_peak(precision: str = "float32", target_s: float = 0.1, max_n: int |
     """Achieved GFLOP/s of a compiled square ``keras.ops.matmul`` in ``precision``: the matrix
     grows (from 256, doubling) until one product takes ``target_s`` or reaches ``max_n``."""
     from keras import ops
-    from .stylizer import _compile
+    from .engine import compile_fn
 
     max_n = max_n or (16384 if uses_gpu() else 4096)
-    fn = _compile(lambda a, b: ops.sum(ops.cast(ops.matmul(a, b), "float32")))
+    fn = compile_fn(lambda a, b: ops.sum(ops.cast(ops.matmul(a, b), "float32")), "graph")
     rng = np.random.default_rng(0)
     n, compile_s = 256, 0.0
     while True:
@@ -404,7 +409,7 @@ def run_bench(cfg: BenchConfig) -> dict:
               f"PSNR of the output against float32's on a 256x144 test frame >= {cfg.min_psnr:g} dB",
               "peak": {}, "results": []}
     gpu = report["machine"]["uses_gpu"]
-    combos = len(cfg.sizes) * len(cfg.batches)
+    combos = len(cfg.sizes) * len(cfg.batches) * len(cfg.engines)
     bar = _bar(len(cfg.styles) * len(cfg.precisions) * combos, cfg.progress)
     videos: dict = {}
     try:
@@ -414,7 +419,8 @@ def run_bench(cfg: BenchConfig) -> dict:
                 arch = {**base.design, "params": int(base.count_params())}
                 for precision in cfg.precisions:
                     rows = [{"style": label, "arch": arch, "precision": precision, "size": [w, h],
-                             "batch": b} for (w, h) in cfg.sizes for b in cfg.batches]
+                             "batch": b, "engine": e} for (w, h) in cfg.sizes for b in cfg.batches
+                            for e in cfg.engines]
                     why = precision_unsupported(precision, gpu)
                     net, q = None, None
                     if why and not cfg.emulated:
@@ -433,7 +439,9 @@ def run_bench(cfg: BenchConfig) -> dict:
                         if skip:
                             row.update(status="skipped", reason=skip)
                         else:
-                            row.update(_measure(cfg, report, Stylizer(net), row, precision, q, why,
+                            stylizer = Stylizer(net, engine=row["engine"])
+                            row["engine"] = stylizer.engine
+                            row.update(_measure(cfg, report, stylizer, row, precision, q, why,
                                                 videos, Path(tmp), count_flops(base, row["size"][1],
                                                                                row["size"][0]), bar))
                         report["results"].append(row)
@@ -551,16 +559,17 @@ def format_table(report: dict) -> str:
     lines.append(f"FLOPs:   {report['flops_counted']}")
     lines.append(f"quality: {report['quality_criterion']}")
     lines.append("")
-    head = ["style", "size", "batch", "precision", "compile s", "net FPS", "(min-max)", "ms/frame",
+    head = ["style", "size", "batch", "precision", "engine", "compile s", "net FPS", "(min-max)", "ms/frame",
             "pipeline FPS", "GFLOP/frame", "GFLOP/s", "% peak", "PSNR dB"]
     rows, notes = [], []
     for r in report["results"]:
-        base = [r["style"], f"{r['size'][0]}x{r['size'][1]}", str(r["batch"]), r["precision"]]
+        base = [r["style"], f"{r['size'][0]}x{r['size'][1]}", str(r["batch"]), r["precision"],
+                r.get("engine", "-")]
         if r["status"] != "ok":
             skipped = [x for x in report["results"] if (x["style"], x["precision"]) == (r["style"], r["precision"])]
             if all(x["status"] != "ok" and x["reason"] == r["reason"] for x in skipped):
                 if r is skipped[0]:   # one line for a precision skipped at every size and batch
-                    rows.append([r["style"], "all", "all", r["precision"], f"skipped: {r['reason']}"])
+                    rows.append([r["style"], "all", "all", r["precision"], "-", f"skipped: {r['reason']}"])
                 continue
             rows.append(base + [f"skipped: {r['reason']}"])
             continue
@@ -587,7 +596,7 @@ def format_table(report: dict) -> str:
     fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     lines.append(fmt(head))
     for x in rows:
-        lines.append(fmt(x) if len(x) == len(head) else fmt(x[:4]) + "  " + x[4])
+        lines.append(fmt(x) if len(x) == len(head) else fmt(x[:-1]) + "  " + x[-1])
     lines.extend(["", *notes] if notes else [])
     for style, p in report.get("recommended", {}).items():
         lines.append(f"precision to use for {style} here: {p} (fastest measured natively within the quality criterion)")

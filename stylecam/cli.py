@@ -288,6 +288,8 @@ def bench(
     emulated: bool = typer.Option(False, "--emulated", help="Measure precisions the hardware only emulates, too."),
     min_psnr: float = typer.Option(40.0, "--min-psnr", help="Quality criterion: PSNR (dB) against float32's output."),
     threads: int = typer.Option(0, "--threads", min=0, help="TensorFlow intra-op threads (0: its default)."),
+    engine: str = typer.Option("auto", "--engine", help="graph (tf.function), xla (jit_compile), or auto "
+                               "(the faster here, measured once and remembered); comma-separated to compare."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the table."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the JSON report to this file."),
@@ -298,7 +300,7 @@ def bench(
     cfg = BenchConfig.from_options(size, batch, precision, style, repeats=repeats, warmup=warmup,
                                    pipeline_frames=frames, video=str(video) if video else None,
                                    pipeline=not no_pipeline, emulated=emulated, min_psnr=min_psnr,
-                                   threads=threads, device=device)
+                                   threads=threads, device=device, engine=engine)
     report = run_bench(cfg)
     if output is not None:
         output.write_text(to_json(report) + "\n")

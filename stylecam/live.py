@@ -21,7 +21,7 @@ import numpy as np
 from .errors import UserError
 from .pipeline import Pipeline
 from .process import Look, StyleProcessor
-from .video_io import VIDEO_SUFFIXES, Frame, VideoWriter
+from .video_io import VIDEO_SUFFIXES, EncodeSettings, Frame, VideoWriter
 
 KEYS = [
     ("n / p", "next / previous style"), ("1-9", "pick a style"),
@@ -31,6 +31,7 @@ KEYS = [
 ]
 KEYS_HELP = "Keys: " + "; ".join(f"{k} {v}" for k, v in KEYS) + "."
 WINDOW = "stylecam"
+RECORD_SETTINGS = EncodeSettings(crf=20, preset="veryfast")
 
 try:  # camera probing failures are reported by us, in one line
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -162,7 +163,8 @@ class Recorder:
         self.target = Path(target)
         self.tmp = self.target.with_name(f".{self.target.stem}.partial{self.target.suffix}")
         h, w = frame.image.shape[:2]
-        self.writer = VideoWriter(self.tmp, w, h, Fraction(1, 1000))
+        # x264's veryfast preset: live recording must not take the CPU from the network
+        self.writer = VideoWriter(self.tmp, w, h, Fraction(1, 1000), settings=RECORD_SETTINGS)
         self.t0 = frame.pts
 
     def write(self, frame: Frame, image: np.ndarray):

@@ -69,7 +69,7 @@ def load_stylizer(style: str | None, quality: str = "full", precision: str = "au
         raise UserError(f"--precision must be auto or one of {', '.join(PRECISIONS)}, not {precision!r}")
     net = load_model(resolve_style(style, quality))
     chosen = auto_precision(net) if precision == "auto" else precision
-    return Stylizer(inference_net(net, chosen))
+    return Stylizer(inference_net(net, chosen), engine="auto")
 
 
 def scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:

@@ -1,14 +1,14 @@
 """Stylize uint8 RGB frames with a transformation network, compiled once per backend.
 
 Frames cross in and out as uint8: the cast, the network, the clip and the rounding all
-run inside one compiled function (tf.function under TensorFlow, jax.jit under JAX).
+run inside one compiled function (tf.function, with or without XLA, under TensorFlow;
+jax.jit under JAX).
 """
 from __future__ import annotations
 
 from . import _keras  # noqa: F401  (quiet TensorFlow start-up)
 
 import numpy as np
-import keras
 from keras import ops
 
 from .network import TransformNet
@@ -16,23 +16,15 @@ from .network import TransformNet
 MIN_SIDE = 8  # the network's reflection padding needs at least this many pixels
 
 
-def _compile(fn):
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-        return tf.function(fn, reduce_retracing=True, jit_compile=False)
-    if backend == "jax":
-        import jax
-        return jax.jit(fn)
-    return fn
-
-
 class Stylizer:
     """Callable on (H, W, 3) or (N, H, W, 3) uint8 RGB; returns the same shape, uint8."""
 
-    def __init__(self, net: TransformNet):
+    def __init__(self, net: TransformNet, engine: str = "graph"):
+        """``engine``: graph, xla, or auto (the faster here, measured once: stylecam.engine)."""
+        from .engine import choose_engine, compile_fn
         self.net = net
-        self._run = _compile(self._forward)
+        self.engine = choose_engine(net, self._forward) if engine == "auto" else engine
+        self._run = compile_fn(self._forward, self.engine)
 
     def _forward(self, frames):
         y = self.net(ops.cast(frames, "float32"), training=False)

@@ -1,0 +1,49 @@
+import json
+
+import numpy as np
+import pytest
+
+from stylecam import engine
+from stylecam.network import build_transform_net
+from stylecam.stylizer import Stylizer
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLECAM_CACHE", str(tmp_path))
+    return tmp_path / "engines.json"
+
+
+def test_xla_and_graph_engines_give_the_same_frames():
+    net = build_transform_net(width=4, residual_blocks=1)
+    frame = np.random.default_rng(0).integers(0, 256, (2, 30, 41, 3), dtype=np.uint8)
+    graph, xla = Stylizer(net, "graph").stylize_batch(frame), Stylizer(net, "xla").stylize_batch(frame)
+    assert graph.shape == xla.shape == frame.shape
+    assert np.abs(graph.astype(int) - xla).max() <= 1   # float rounding of fused kernels
+
+
+def test_auto_measures_once_and_remembers(cache, monkeypatch):
+    net = build_transform_net(width=4, residual_blocks=1)
+    first = Stylizer(net, "auto").engine
+    assert first in engine.ENGINES
+    entry = next(iter(json.loads(cache.read_text()).values()))
+    assert entry["engine"] == first and set(entry["seconds"]) == set(engine.ENGINES)
+
+    def no_measuring(*a, **k):
+        raise AssertionError("measured again")
+    monkeypatch.setattr(engine, "_best_seconds", no_measuring)
+    assert Stylizer(net, "auto").engine == first
+    # Another design is another entry.
+    with pytest.raises(AssertionError, match="measured again"):
+        Stylizer(build_transform_net(width=4, residual_blocks=2), "auto")
+
+
+def test_the_faster_engine_wins_by_a_margin(cache, monkeypatch):
+    net = build_transform_net(width=4, residual_blocks=1)
+    times = {"graph": 1.0, "xla": 0.97}   # XLA 3% faster: not enough to pay for its compile
+    monkeypatch.setattr(engine, "_best_seconds", lambda run, frame: times[run.engine])
+    monkeypatch.setattr(engine, "compile_fn", lambda fn, e: type("R", (), {"engine": e})())
+    assert engine.choose_engine(net, None) == "graph"
+    cache.unlink()
+    times["xla"] = 0.5
+    assert engine.choose_engine(net, None) == "xla"
