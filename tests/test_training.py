@@ -119,3 +119,20 @@ def test_teacher_of_another_painting_is_refused(photos, tmp_path):
     cfg.style_image, cfg.design, cfg.teacher = str(other), "fast", str(tmp_path / "a" / "tiny.keras")
     with pytest.raises(UserError, match="another painting"):
         train(cfg, progress=False)
+
+
+def test_train_cli_bad_design_and_mismatched_init_are_one_line_errors(photos, tmp_path, tiny_model):
+    import subprocess
+    import sys
+
+    def train_cli(*extra):
+        return subprocess.run([sys.executable, "-m", "stylecam.cli", "train", str(photos.parent / "style.png"),
+                               "--content", str(photos), "--name", "x", "--workdir", str(tmp_path / "run"),
+                               "-o", str(tmp_path / "x.keras"), "--size", "32", "--batch", "2", "--steps", "2",
+                               "--checkpoint-every", "2", *map(str, extra)], capture_output=True, text=True)
+    for extra, words in [(("--design", "bogus"), "--design 'bogus'"),
+                         (("--design", "width=8,edge_kernel=4"), "edge_kernel must be odd"),
+                         (("--init", tiny_model), "different architecture")]:
+        r = train_cli(*extra)
+        assert r.returncode == 2 and words in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and not (tmp_path / "x.keras").exists()
