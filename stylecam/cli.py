@@ -240,7 +240,8 @@ def live(
                           LiveOptions(record, snapshot_dir, duration, overwrite),
                           log=lambda m: typer.echo(m, err=True))
     shown = session.run()
-    typer.echo(f"{shown} frames shown, {session.dropped} dropped (newest frame wins)", err=True)
+    typer.echo(f"{shown} frames shown at {session.steady_fps:.1f} fps after the first, "
+               f"{session.dropped} dropped (newest frame wins)", err=True)
 
 
 @app.command()

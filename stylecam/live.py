@@ -216,6 +216,7 @@ class LiveSession:
         self.fps = 0.0
         self.latency_ms = 0.0
         self.shown: list[int] = []     # indices of the frames displayed (for tests)
+        self.shown_at: list[float] = []
         self.latencies: list[float] = []
         self.last: tuple | None = None
         self.error: BaseException | None = None
@@ -312,7 +313,14 @@ class LiveSession:
             self.say(f"recording to {target}")
         self.recorder.write(frame, out)
         self.shown.append(frame.index)
+        self.shown_at.append(now)
         self.display.show(self.compose(frame, out))
+
+    @property
+    def steady_fps(self) -> float:
+        """Frames shown per second after the first (which also pays for compiling)."""
+        t = self.shown_at
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
 
     def run(self) -> int:
         """Run until q/Esc, the end of a file source, or ``duration``; returns frames shown."""

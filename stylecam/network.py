@@ -8,6 +8,7 @@ from __future__ import annotations
 from . import _keras  # noqa: F401  (quiet TensorFlow start-up)
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 PACKAGE = "stylecam"
@@ -170,6 +171,18 @@ class TransformNet(keras.Model):
             ConvBlock(3 * self.shuffle ** 2, self.edge_kernel, norm=False, relu=False, name="out_conv", dtype=dt),
             *([PixelShuffle(self.shuffle, name="shuffle", dtype=dt)] if self.shuffle > 1 else []),
         ]
+
+    def init_subpixel(self):
+        """ICNR initialisation (Aitken et al. 2017) of a shuffled output: all shuffle x shuffle
+        sub-pixels start with the same filter, so the untrained network upsamples like nearest
+        neighbour instead of drawing a grid of blocks (which training then never unlearns)."""
+        if self.shuffle == 1:
+            return
+        conv = self.blocks[-2].conv
+        reps = self.shuffle ** 2
+        kernel, bias = (ops.convert_to_numpy(v) for v in (conv.kernel, conv.bias))
+        conv.kernel.assign(np.tile(kernel[..., :3], (1, 1, 1, reps)))
+        conv.bias.assign(np.tile(bias[:3], reps))
 
     @property
     def design(self) -> dict:

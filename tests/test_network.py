@@ -99,3 +99,12 @@ def test_garbage_and_foreign_files_are_clear_errors(tmp_path):
         load_model(bad_zip)
     with pytest.raises(ModelFileError, match="not found"):
         load_model(tmp_path / "missing.keras")
+
+
+def test_subpixel_initialisation_starts_without_a_block_grid():
+    net = build_design("fast")
+    net.init_subpixel()
+    y = keras.ops.convert_to_numpy(net(np.random.default_rng(4).uniform(0, 255, (1, 32, 48, 3)).astype("float32")))
+    blocks = y.reshape(1, 8, 4, 12, 4, 3)
+    assert np.ptp(blocks, axis=(2, 4)).max() == 0    # each 4x4 block is one colour: nearest upsampling
+    assert np.ptp(y) > 0

@@ -93,6 +93,8 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
         trainer.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg)), jit_compile=False)
         trainer(np.zeros((1, cfg.size, cfg.size, 3), "float32"))
         init = _init_from(net, cfg.init) if cfg.init else None
+        if init is None:
+            net.init_subpixel()
 
         epochs = cfg.steps // cfg.checkpoint_every
         callbacks = [keras.callbacks.BackupAndRestore(str(run_dir / "checkpoint"), save_freq="epoch"),
