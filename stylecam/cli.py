@@ -37,7 +37,7 @@ def run():
         sys.exit(130)
 
 
-DISTILL_WEIGHT = 50.0   # the teacher term then outweighs content and style early, as it should
+DISTILL_WEIGHT = 1000.0   # the teacher term (~1e3 px^2 early) then outweighs content and style (~1e5)
 
 
 @app.command()

@@ -132,11 +132,13 @@ class PixelShuffle(PixelUnshuffle):
                 None if shape[2] is None else shape[2] * f, shape[3] // (f * f))
 
 
-# The two bundled designs. "full" is Johnson et al.; "fast" (the live preview on a CPU) works
-# entirely at 1/4 resolution and below: pixel-unshuffle in, pixel-shuffle out, 3x3 edges.
+# The two bundled designs. "full" is Johnson et al.; "fast" (the live preview on a CPU) runs every
+# convolution at 1/4 resolution and below: pixel-unshuffle in, 3x3 edges, pixel-shuffle to 1/2
+# resolution out, then bilinear to full (a x4 shuffle left a visible 4x4 block grid; full-resolution
+# convolutions cost 3-4x the time for the same FLOPs on a CPU).
 DESIGNS = {
-    "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1),
-    "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4),
+    "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1),
+    "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2),
 }
 
 
@@ -148,17 +150,23 @@ class TransformNet(keras.Model):
     ``downsamples`` stride-2 stages doubling them, ``residual_blocks`` at the lowest resolution,
     as many nearest-upsample + conv stages back, ``edge_kernel`` the first and last convolution.
     ``shuffle`` > 1 first folds each shuffle x shuffle block of pixels into channels (and unfolds
-    the output the same way), so every convolution runs at 1/shuffle of the resolution.
+    the output the same way), so every convolution runs at 1/shuffle of the resolution; with
+    ``smooth`` > 1 the output unfolds only to 1/smooth of the resolution and is brought to full
+    resolution by bilinear upsampling.
     Input H and W may be anything >= ``self.multiple`` (4 for Johnson et al., 8 for "fast"):
     they are mirrored up to a multiple of it and the output is cropped back to exactly H x W.
     ``metadata`` is a JSON-able dict carried in the model file (see stylecam.modelfile).
     """
 
     def __init__(self, width=32, residual_blocks=5, metadata=None, downsamples=2, edge_kernel=9,
-                 shuffle=1, **kwargs):
+                 shuffle=1, smooth=1, **kwargs):
         super().__init__(**kwargs)
         self.width, self.residual_blocks = int(width), int(residual_blocks)
         self.downsamples, self.edge_kernel, self.shuffle = int(downsamples), int(edge_kernel), int(shuffle)
+        self.smooth = int(smooth)
+        if self.shuffle % self.smooth:
+            raise ValueError(f"smooth ({self.smooth}) must divide shuffle ({self.shuffle})")
+        out_shuffle = self.shuffle // self.smooth
         self.multiple = self.shuffle * 2 ** self.downsamples
         self.metadata = dict(metadata or {})
         w, d, dt = self.width, self.downsamples, self.dtype_policy
@@ -168,18 +176,20 @@ class TransformNet(keras.Model):
             *[ConvBlock(w * 2 ** i, 3, stride=2, name=f"down{i}", dtype=dt) for i in range(1, d + 1)],
             *[ResidualBlock(w * 2 ** d, name=f"res{i + 1}", dtype=dt) for i in range(self.residual_blocks)],
             *[ConvBlock(w * 2 ** (d - i), 3, upsample=2, name=f"up{i}", dtype=dt) for i in range(1, d + 1)],
-            ConvBlock(3 * self.shuffle ** 2, self.edge_kernel, norm=False, relu=False, name="out_conv", dtype=dt),
-            *([PixelShuffle(self.shuffle, name="shuffle", dtype=dt)] if self.shuffle > 1 else []),
+            ConvBlock(3 * out_shuffle ** 2, self.edge_kernel, norm=False, relu=False, name="out_conv", dtype=dt),
+            *([PixelShuffle(out_shuffle, name="shuffle", dtype=dt)] if out_shuffle > 1 else []),
+            *([layers.UpSampling2D(self.smooth, interpolation="bilinear", name="smooth", dtype=dt)]
+              if self.smooth > 1 else []),
         ]
 
     def init_subpixel(self):
         """ICNR initialisation (Aitken et al. 2017) of a shuffled output: all shuffle x shuffle
         sub-pixels start with the same filter, so the untrained network upsamples like nearest
         neighbour instead of drawing a grid of blocks (which training then never unlearns)."""
-        if self.shuffle == 1:
+        reps = (self.shuffle // self.smooth) ** 2
+        if reps == 1:
             return
-        conv = self.blocks[-2].conv
-        reps = self.shuffle ** 2
+        conv = next(b for b in self.blocks if getattr(b, "name", "") == "out_conv").conv
         kernel, bias = (ops.convert_to_numpy(v) for v in (conv.kernel, conv.bias))
         conv.kernel.assign(np.tile(kernel[..., :3], (1, 1, 1, reps)))
         conv.bias.assign(np.tile(bias[:3], reps))
@@ -187,7 +197,7 @@ class TransformNet(keras.Model):
     @property
     def design(self) -> dict:
         return dict(width=self.width, residual_blocks=self.residual_blocks, downsamples=self.downsamples,
-                    edge_kernel=self.edge_kernel, shuffle=self.shuffle)
+                    edge_kernel=self.edge_kernel, shuffle=self.shuffle, smooth=self.smooth)
 
     def call(self, x):
         h, w = ops.shape(x)[1], ops.shape(x)[2]
@@ -232,6 +242,8 @@ def parse_design(spec: str) -> dict:
             raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, or key=value pairs "
                              f"with keys {', '.join(design)} (positive integers)")
         design[key.strip()] = int(value)
+    if design["shuffle"] % design["smooth"]:
+        raise ValueError(f"design {spec!r}: smooth must divide shuffle")
     if design["edge_kernel"] % 2 == 0:
         raise ValueError(f"design {spec!r}: edge_kernel must be odd")
     return design
