@@ -294,6 +294,8 @@ def bench(
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the table."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the JSON report to this file."),
+    profile: bool = typer.Option(False, "--profile", help="Also time each block of each network alone at "
+                                 "the first --size (float32): where the time goes."),
 ):
     """Frames per second of the network alone and of the whole pipeline, with GFLOP/s and % of peak."""
     from .bench import BenchConfig, format_table, run_bench, to_json
@@ -303,9 +305,20 @@ def bench(
                                    pipeline=not no_pipeline, emulated=emulated, min_psnr=min_psnr,
                                    threads=threads, device=device, engine=engine)
     report = run_bench(cfg)
+    profile_lines = []
+    if profile:
+        from .bench import load_bench_net
+        from .profile import format_profile, profile_blocks
+        w, h = cfg.sizes[0]
+        report["profiles"] = []
+        for style in cfg.styles:
+            label, net = load_bench_net(style)
+            rows = profile_blocks(net, w, h)
+            report["profiles"].append({"style": label, "size": [w, h], "blocks": rows})
+            profile_lines += ["", *format_profile(label, w, h, rows)]
     if output is not None:
         output.write_text(to_json(report) + "\n")
-    typer.echo(to_json(report) if json_out else format_table(report))
+    typer.echo(to_json(report) if json_out else "\n".join([format_table(report), *profile_lines]))
 
 
 if __name__ == "__main__":

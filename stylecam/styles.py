@@ -27,13 +27,16 @@ def bundled_styles() -> list[StyleInfo]:
 
 
 def resolve_style(style: str | None, quality: str = "full") -> Path:
-    """A bundled style's name or a path to a model file -> the model file's path."""
+    """A bundled style's name (``NAME.fast`` for its fast network) or a path to a model file
+    -> the model file's path."""
     style = style or DEFAULT_STYLE
     candidate = Path(style)
     if candidate.suffix == ".keras" or candidate.exists() or "/" in style:
         if not candidate.is_file():
             raise UserError(f"model file not found: {style}")
         return candidate
+    if style.endswith(".fast"):   # "starry-night.fast": that style's fast network
+        style, quality = style[: -len(".fast")], "fast"
     matches = [s for s in bundled_styles() if s.name == style]
     if not matches:
         names = ", ".join(sorted({s.name for s in bundled_styles()})) or "none"

@@ -253,3 +253,17 @@ def test_load_stylizer_runs_the_chosen_precision(tiny_model):
     stylizer = load_stylizer(str(tiny_model), precision="bfloat16")
     assert stylizer.net.blocks[0].conv.compute_dtype == "bfloat16"
     assert load_stylizer(str(tiny_model), precision="float32").net.blocks[0].conv.compute_dtype == "float32"
+
+
+def test_profile_times_every_block_and_accounts_for_every_flop():
+    from stylecam.flops import count_flops
+    from stylecam.network import build_transform_net
+    from stylecam.profile import format_profile, profile_blocks
+
+    net = build_transform_net(width=4, residual_blocks=1, shuffle=2, smooth=1, edge_kernel=3)
+    rows = profile_blocks(net, 40, 24, repeats=1)
+    assert [r["block"] for r in rows] == [b.name for b in net.blocks]
+    assert all(r["ms"] > 0 for r in rows) and sum(r["share"] for r in rows) == pytest.approx(1.0)
+    assert sum(r["gflop"] for r in rows) * 1e9 == pytest.approx(count_flops(net, 24, 40).total)
+    assert rows[-1]["out_shape"] == [24, 40, 3]
+    assert len(format_profile("tiny", 40, 24, rows)) == len(rows) + 3

@@ -67,3 +67,8 @@ def test_bad_quality_is_a_one_line_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "stylecam.cli", "convert", "samples/photos/china.jpg",
                         "-o", str(tmp_path / "o.png"), "--quality", "best"], capture_output=True, text=True)
     assert r.returncode == 2 and "--quality must be" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_name_dot_fast_picks_the_fast_network():
+    assert resolve_style("great-wave.fast") == resolve_style("great-wave", "fast")
+    assert resolve_style("great-wave.fast").name == "great-wave.fast.keras"

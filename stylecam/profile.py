@@ -1,0 +1,56 @@
+"""Where a network's time goes: each top-level block timed alone at one frame size.
+
+`stylecam bench --profile` prints it. Every block runs compiled (the same engine the runtime
+uses), on the tensor the previous block produced, best of ``repeats`` runs; its FLOPs come from
+stylecam.flops, so GFLOP/s per block shows which layers run near the machine's matmul peak and
+which are bound by memory traffic (normalisation, padding, resampling).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from keras import ops
+
+from .engine import compile_fn
+from .flops import count_flops
+
+
+def profile_blocks(net, width: int, height: int, repeats: int = 3, engine: str = "graph") -> list[dict]:
+    """One row per block of ``net`` (a TransformNet) for a ``width`` x ``height`` frame."""
+    counted = count_flops(net, height, width)
+    flops: dict[str, int] = {}
+    for c in counted.convs:
+        top = c.name.split(".")[0]
+        flops[top] = flops.get(top, 0) + c.flops
+    h, w = net.padded_side(height), net.padded_side(width)
+    x = ops.convert_to_tensor(np.random.default_rng(0).uniform(-1, 1, (1, h, w, 3)).astype("float32"))
+    rows = []
+    for block in net.blocks:
+        run = compile_fn(block.__call__, engine)
+        y = run(x)
+        ops.convert_to_numpy(y)
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            ops.convert_to_numpy(run(x))
+            best = min(best, time.perf_counter() - t)
+        f = flops.get(block.name, 0)
+        rows.append({"block": block.name, "kind": type(block).__name__, "out_shape": list(y.shape[1:]),
+                     "ms": best * 1000, "gflop": f / 1e9, "gflops": f / best / 1e9 if f else 0.0})
+        x = y
+    total = sum(r["ms"] for r in rows)
+    for r in rows:
+        r["share"] = r["ms"] / total if total else 0.0
+    return rows
+
+
+def format_profile(label: str, width: int, height: int, rows: list[dict]) -> list[str]:
+    lines = [f"profile of {label} at {width}x{height} (each block alone, best of runs):",
+             f"  {'block':<12}{'kind':<16}{'output':<16}{'ms':>9}{'share':>8}{'GFLOP':>9}{'GFLOP/s':>9}"]
+    for r in rows:
+        shape = "x".join(str(d) for d in r["out_shape"])
+        lines.append(f"  {r['block']:<12}{r['kind']:<16}{shape:<16}{r['ms']:9.1f}{r['share']:8.0%}"
+                     f"{r['gflop']:9.2f}{r['gflops']:9.1f}")
+    lines.append(f"  {'sum':<44}{sum(r['ms'] for r in rows):9.1f}")
+    return lines
