@@ -1,6 +1,7 @@
 """The `stylecam` command: a thin Typer layer over the library."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -23,8 +24,23 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
     _state["debug"] = debug
 
 
+def quiet_native_stderr():
+    """Send what TensorFlow's and XLA's C++ code writes to file descriptor 2 (device probing,
+    compiler banners: lines a user can do nothing about) to /dev/null, and keep Python's own
+    sys.stderr (errors, progress bars, warnings) on the real stderr. Not under --debug."""
+    sys.stderr.flush()
+    real = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                           errors="backslashreplace")
+
+
 def run():
     """Console entry point: user errors become one line and exit status 2."""
+    if "--debug" not in sys.argv[1:2]:
+        quiet_native_stderr()
     try:
         app(standalone_mode=True)
     except UserError as e:

@@ -73,16 +73,13 @@ def _conv_block(block, name: str, h: int, w: int, c: int, out: list) -> tuple[in
 
 def count_flops(net, height: int, width: int) -> FlopCount:
     """FLOPs of one ``height`` x ``width`` frame through a built TransformNet."""
-    import keras
-
-    from .network import ConvBlock, PixelShuffle, PixelUnshuffle, ResidualBlock
+    from .network import Bilinear2x, ConvBlock, PixelShuffle, PixelUnshuffle, ResidualBlock
 
     result = FlopCount(height, width)
     h, w, c = net.padded_side(height), net.padded_side(width), 3
     for block in net.blocks:
-        if isinstance(block, keras.layers.UpSampling2D):
-            fh, fw = (int(f) for f in block.size)
-            h, w = h * fh, w * fw
+        if isinstance(block, Bilinear2x):
+            h, w = 2 * h, 2 * w
         elif isinstance(block, PixelShuffle):
             f = block.factor
             h, w, c = h * f, w * f, c // (f * f)

@@ -132,6 +132,31 @@ class PixelShuffle(PixelUnshuffle):
                 None if shape[2] is None else shape[2] * f, shape[3] // (f * f))
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Bilinear2x(layers.Layer):
+    """Bilinear x2 upsampling (half-pixel centres, edges clamped), from shifts and averages only,
+    so it works for any H x W, known or not at trace time (UpSampling2D needs static sizes)."""
+
+    def call(self, x):
+        x = ops.pad(x, [[0, 0], [1, 1], [0, 0], [0, 0]], mode="symmetric")      # edge rows repeated
+        x = self._interleave(0.75 * x[:, 1:-1] + 0.25 * x[:, :-2], 0.75 * x[:, 1:-1] + 0.25 * x[:, 2:], axis=1)
+        x = ops.pad(x, [[0, 0], [0, 0], [1, 1], [0, 0]], mode="symmetric")
+        return self._interleave(0.75 * x[:, :, 1:-1] + 0.25 * x[:, :, :-2],
+                                0.75 * x[:, :, 1:-1] + 0.25 * x[:, :, 2:], axis=2)
+
+    @staticmethod
+    def _interleave(even, odd, axis):
+        both = ops.stack([even, odd], axis=axis + 1)
+        shape = ops.shape(even)
+        new = [shape[0], shape[1], shape[2], shape[3]]
+        new[axis] = new[axis] * 2
+        return ops.reshape(both, new)
+
+    def compute_output_shape(self, shape):
+        grow = lambda d: None if d is None else 2 * d  # noqa: E731
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+
 # The two bundled designs. "full" is Johnson et al.; "fast" (the live preview on a CPU) runs every
 # convolution at 1/4 resolution and below: pixel-unshuffle in, 3x3 edges, pixel-shuffle to 1/2
 # resolution out, then bilinear to full (a x4 shuffle left a visible 4x4 block grid; full-resolution
@@ -164,8 +189,8 @@ class TransformNet(keras.Model):
         self.width, self.residual_blocks = int(width), int(residual_blocks)
         self.downsamples, self.edge_kernel, self.shuffle = int(downsamples), int(edge_kernel), int(shuffle)
         self.smooth = int(smooth)
-        if self.shuffle % self.smooth:
-            raise ValueError(f"smooth ({self.smooth}) must divide shuffle ({self.shuffle})")
+        if self.shuffle % self.smooth or self.smooth & (self.smooth - 1):
+            raise ValueError(f"smooth ({self.smooth}) must be a power of 2 dividing shuffle ({self.shuffle})")
         out_shuffle = self.shuffle // self.smooth
         self.multiple = self.shuffle * 2 ** self.downsamples
         self.metadata = dict(metadata or {})
@@ -178,8 +203,8 @@ class TransformNet(keras.Model):
             *[ConvBlock(w * 2 ** (d - i), 3, upsample=2, name=f"up{i}", dtype=dt) for i in range(1, d + 1)],
             ConvBlock(3 * out_shuffle ** 2, self.edge_kernel, norm=False, relu=False, name="out_conv", dtype=dt),
             *([PixelShuffle(out_shuffle, name="shuffle", dtype=dt)] if out_shuffle > 1 else []),
-            *([layers.UpSampling2D(self.smooth, interpolation="bilinear", name="smooth", dtype=dt)]
-              if self.smooth > 1 else []),
+            *[Bilinear2x(name="smooth" if i == 0 else f"smooth{i + 1}", dtype=dt)
+              for i in range(self.smooth.bit_length() - 1)],
         ]
 
     def init_subpixel(self):
@@ -242,8 +267,8 @@ def parse_design(spec: str) -> dict:
             raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, or key=value pairs "
                              f"with keys {', '.join(design)} (positive integers)")
         design[key.strip()] = int(value)
-    if design["shuffle"] % design["smooth"]:
-        raise ValueError(f"design {spec!r}: smooth must divide shuffle")
+    if design["shuffle"] % design["smooth"] or design["smooth"] & (design["smooth"] - 1):
+        raise ValueError(f"design {spec!r}: smooth must be a power of 2 dividing shuffle")
     if design["edge_kernel"] % 2 == 0:
         raise ValueError(f"design {spec!r}: edge_kernel must be odd")
     return design

@@ -159,7 +159,8 @@ def test_live_runs_the_fast_networks_without_a_gpu(make_video, tmp_path):
 
     src = make_video("fastlive.mp4", size=(64, 48), frames=12, fps=12, audio=False)
     rec = tmp_path / "rec.mp4"
-    r = stylecam("live", "--source", src, "--no-window", "--record", rec, "--style", "great-wave")
+    r = stylecam("live", "--source", src, "--loop", "--duration", "6", "--no-window", "--record", rec,
+                 "--style", "great-wave")
     assert r.returncode == 0, r.stderr
     assert ("live: full networks" if uses_gpu() else "live: fast networks") in r.stderr
     assert "frames shown at" in r.stderr and read_timing(rec).frames >= 2

@@ -108,3 +108,10 @@ def test_subpixel_initialisation_starts_without_a_block_grid():
     blocks = y.reshape(1, 8, 4, 12, 4, 3)
     assert np.ptp(blocks, axis=(2, 4)).max() == 0    # each 4x4 block is one colour: nearest upsampling
     assert np.ptp(y) > 0
+
+
+def test_fast_design_compiles_for_changing_frame_sizes():
+    # The compiled function relaxes to unknown H and W after a few sizes: every layer must cope.
+    stylizer = Stylizer(build_design("fast"))
+    for h, w in [(48, 64), (37, 53), (120, 90), (61, 33)]:
+        assert stylizer.stylize(np.zeros((h, w, 3), np.uint8)).shape == (h, w, 3)
