@@ -4,16 +4,18 @@ Neither wins everywhere: on the development machine (2-core AVX2 EPYC) XLA ran t
 about 1.5x and the full one about 1.05x faster than the graph executor, while on an AVX-512
 Zen 5 XLA was slower for the full network. So ``auto`` measures both once per machine, network
 design, precision and backend version, on a 320x180 test frame, and remembers the answer in
-``$STYLECAM_CACHE/engines.json`` (default ``~/.cache/stylecam``). Under JAX, jax.jit is XLA.
+``$STYLECAM_CACHE/engines.json`` (stylecam.cache). Under JAX, jax.jit is XLA.
 """
 from __future__ import annotations
 
+import functools
 import json
-import os
 import time
 from pathlib import Path
 
-import keras
+from . import _keras  # noqa: F401  (quiet TensorFlow start-up)
+
+import keras  # noqa: E402
 
 ENGINES = ("graph", "xla")
 XLA_MARGIN = 0.95   # XLA must be at least 5% faster to be chosen (its compile is slower)
@@ -34,25 +36,35 @@ def compile_fn(fn, engine: str):
 
 
 def cache_path() -> Path:
-    root = os.environ.get("STYLECAM_CACHE") or Path.home() / ".cache" / "stylecam"
-    return Path(root) / "engines.json"
+    from .cache import cache_dir
+    return cache_dir() / "engines.json"
+
+
+def best_seconds(fn, repeats: int) -> float:
+    """The fastest of ``repeats`` calls of ``fn`` (which must wait for its result), in seconds."""
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+@functools.lru_cache(maxsize=1)
+def _machine() -> dict:
+    # Once per process: gpu_info may run nvidia-smi, and live builds a stylizer per style.
+    from .hardware import cpu_model, gpu_info
+    return {"cpu": cpu_model(), "gpu": [g.get("name") for g in gpu_info()],
+            "backend": keras.backend.backend(), "keras": keras.version()}
 
 
 def _key(net) -> str:
-    from .hardware import cpu_model, gpu_info
-    return json.dumps({"cpu": cpu_model(), "gpu": [g.get("name") for g in gpu_info()],
-                       "backend": keras.backend.backend(), "keras": keras.version(),
-                       "design": net.design, "dtype": net.dtype_policy.name}, sort_keys=True)
+    return json.dumps({**_machine(), "design": net.design, "dtype": net.dtype_policy.name}, sort_keys=True)
 
 
 def _best_seconds(run, frame, repeats=3) -> float:
     run(frame)  # compile
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        keras.ops.convert_to_numpy(run(frame))
-        best = min(best, time.perf_counter() - t)
-    return best
+    return best_seconds(lambda: keras.ops.convert_to_numpy(run(frame)), repeats)
 
 
 def choose_engine(net, forward) -> str:

@@ -7,12 +7,10 @@ which are bound by memory traffic (normalisation, padding, resampling).
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from keras import ops
 
-from .engine import compile_fn
+from .engine import best_seconds, compile_fn
 from .flops import count_flops
 
 
@@ -30,11 +28,7 @@ def profile_blocks(net, width: int, height: int, repeats: int = 3, engine: str =
         run = compile_fn(block.__call__, engine)
         y = run(x)
         ops.convert_to_numpy(y)
-        best = float("inf")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            ops.convert_to_numpy(run(x))
-            best = min(best, time.perf_counter() - t)
+        best = best_seconds(lambda: ops.convert_to_numpy(run(x)), repeats)
         f = flops.get(block.name, 0)
         rows.append({"block": block.name, "kind": type(block).__name__, "out_shape": list(y.shape[1:]),
                      "ms": best * 1000, "gflop": f / 1e9, "gflops": f / best / 1e9 if f else 0.0})

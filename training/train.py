@@ -120,7 +120,7 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
         "steps": cfg.steps + (init["steps"] if init else 0), "lr": cfg.lr,
         **({"init": init} if init else {}), "precision": precision,
         "loss_weights": cfg.weights.as_dict(), "design": cfg.design, **cfg.architecture,
-        **({"teacher": _model_ref(cfg.teacher)} if cfg.teacher else {}),
+        **({"teacher": _model_ref(cfg.teacher, teacher)} if teacher is not None else {}),
         "temporal_training": cfg.weights.temporal_training,
         **({"temporal_motion": trainer.motion.as_dict()} if cfg.weights.temporal_training else {}),
         "vgg_sha256": vgg.WEIGHTS_SHA256, "final_losses": final,
@@ -151,10 +151,11 @@ def learning_rate(cfg: TrainConfig):
                                                   warmup_steps=warmup)
 
 
-def _model_ref(path) -> dict:
-    from stylecam.modelfile import file_sha256, load_model
+def _model_ref(path, model) -> dict:
+    """What ``model``, loaded from ``path``, was: for the new file's metadata."""
+    from stylecam.modelfile import file_sha256
 
-    meta = load_model(path).metadata
+    meta = model.metadata
     return {"model": Path(path).name, "sha256": file_sha256(path), "steps": int(meta.get("steps", 0)),
             "loss_weights": meta.get("loss_weights"), "train_size": meta.get("train_size")}
 
@@ -181,7 +182,7 @@ def _init_from(net, path) -> dict:
         raise UserError(f"--init {path} is a different architecture ({model.design}) from the one "
                         f"being trained ({net.design}); pick the matching --design/--width")
     net.set_weights(model.get_weights())
-    return _model_ref(path)
+    return _model_ref(path, model)
 
 
 class Trainer(LossModel):

