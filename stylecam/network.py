@@ -162,8 +162,8 @@ class Bilinear2x(layers.Layer):
 # resolution out, then bilinear to full (a x4 shuffle left a visible 4x4 block grid; full-resolution
 # convolutions cost 3-4x the time for the same FLOPs on a CPU).
 DESIGNS = {
-    "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1),
-    "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2),
+    "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1, subpixel=1),
+    "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=0),
 }
 
 
@@ -177,21 +177,24 @@ class TransformNet(keras.Model):
     ``shuffle`` > 1 first folds each shuffle x shuffle block of pixels into channels (and unfolds
     the output the same way), so every convolution runs at 1/shuffle of the resolution; with
     ``smooth`` > 1 the output unfolds only to 1/smooth of the resolution and is brought to full
-    resolution by bilinear upsampling.
+    resolution by bilinear upsampling. ``subpixel=0`` replaces the output's unfolding (each
+    sub-pixel its own filter, which learns a pattern locked to the shuffle grid) by bilinear
+    upsampling of the last features to 1/smooth resolution, where the output convolution runs.
     Input H and W may be anything >= ``self.multiple`` (4 for Johnson et al., 8 for "fast"):
     they are mirrored up to a multiple of it and the output is cropped back to exactly H x W.
     ``metadata`` is a JSON-able dict carried in the model file (see stylecam.modelfile).
     """
 
     def __init__(self, width=32, residual_blocks=5, metadata=None, downsamples=2, edge_kernel=9,
-                 shuffle=1, smooth=1, **kwargs):
+                 shuffle=1, smooth=1, subpixel=1, **kwargs):
         super().__init__(**kwargs)
         self.width, self.residual_blocks = int(width), int(residual_blocks)
         self.downsamples, self.edge_kernel, self.shuffle = int(downsamples), int(edge_kernel), int(shuffle)
-        self.smooth = int(smooth)
+        self.smooth, self.subpixel = int(smooth), int(bool(subpixel))
         if self.shuffle % self.smooth or self.smooth & (self.smooth - 1):
             raise ValueError(f"smooth ({self.smooth}) must be a power of 2 dividing shuffle ({self.shuffle})")
-        out_shuffle = self.shuffle // self.smooth
+        out_shuffle = self.shuffle // self.smooth if self.subpixel else 1
+        head_up = 0 if self.subpixel else (self.shuffle // self.smooth).bit_length() - 1
         self.multiple = self.shuffle * 2 ** self.downsamples
         self.metadata = dict(metadata or {})
         w, d, dt = self.width, self.downsamples, self.dtype_policy
@@ -201,6 +204,7 @@ class TransformNet(keras.Model):
             *[ConvBlock(w * 2 ** i, 3, stride=2, name=f"down{i}", dtype=dt) for i in range(1, d + 1)],
             *[ResidualBlock(w * 2 ** d, name=f"res{i + 1}", dtype=dt) for i in range(self.residual_blocks)],
             *[ConvBlock(w * 2 ** (d - i), 3, upsample=2, name=f"up{i}", dtype=dt) for i in range(1, d + 1)],
+            *[Bilinear2x(name=f"head_up{i + 1}", dtype=dt) for i in range(head_up)],
             ConvBlock(3 * out_shuffle ** 2, self.edge_kernel, norm=False, relu=False, name="out_conv", dtype=dt),
             *([PixelShuffle(out_shuffle, name="shuffle", dtype=dt)] if out_shuffle > 1 else []),
             *[Bilinear2x(name="smooth" if i == 0 else f"smooth{i + 1}", dtype=dt)
@@ -211,7 +215,7 @@ class TransformNet(keras.Model):
         """ICNR initialisation (Aitken et al. 2017) of a shuffled output: all shuffle x shuffle
         sub-pixels start with the same filter, so the untrained network upsamples like nearest
         neighbour instead of drawing a grid of blocks (which training then never unlearns)."""
-        reps = (self.shuffle // self.smooth) ** 2
+        reps = (self.shuffle // self.smooth) ** 2 if self.subpixel else 1
         if reps == 1:
             return
         conv = next(b for b in self.blocks if getattr(b, "name", "") == "out_conv").conv
@@ -222,7 +226,8 @@ class TransformNet(keras.Model):
     @property
     def design(self) -> dict:
         return dict(width=self.width, residual_blocks=self.residual_blocks, downsamples=self.downsamples,
-                    edge_kernel=self.edge_kernel, shuffle=self.shuffle, smooth=self.smooth)
+                    edge_kernel=self.edge_kernel, shuffle=self.shuffle, smooth=self.smooth,
+                    subpixel=self.subpixel)
 
     def call(self, x):
         h, w = ops.shape(x)[1], ops.shape(x)[2]
@@ -263,7 +268,8 @@ def parse_design(spec: str) -> dict:
     design = dict(DESIGNS["full"])
     for item in spec.split(","):
         key, _, value = item.partition("=")
-        if key.strip() not in design or not value.strip().isdigit() or int(value) < 1 - (key.strip() == "downsamples"):
+        if key.strip() not in design or not value.strip().isdigit() \
+                or int(value) < 1 - (key.strip() in ("downsamples", "subpixel")):
             raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, or key=value pairs "
                              f"with keys {', '.join(design)} (positive integers)")
         design[key.strip()] = int(value)
