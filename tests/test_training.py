@@ -14,11 +14,15 @@ from training.losses import LossWeights
 from training.train import TrainConfig, learning_rate, train
 
 
+PLAIN = LossWeights(temporal=0.0)   # no stability term: the tiny runs stay fast (and use XLA)
+
+
 def config(photos, tmp_path, steps, every):
     return TrainConfig(str(photos.parent / "style.png"), str(photos), "tiny",
                        output=str(tmp_path / "tiny.keras"), workdir=str(tmp_path / "run"),
                        size=32, batch=2, steps=steps, lr=5e-3, style_size=64, width=4,
-                       checkpoint_every=every, precision="float32")
+                       checkpoint_every=every, precision="float32",
+                       weights=PLAIN)
 
 
 class Record(keras.callbacks.Callback):
@@ -50,7 +54,7 @@ def test_training_lowers_the_loss_and_writes_a_model(photos, tmp_path):
     meta = model.metadata
     assert meta["steps"] == 30 and meta["train_size"] == 32 and meta["width"] == 4
     assert meta["vgg_sha256"] == vgg.WEIGHTS_SHA256 and len(meta["style_sha256"]) == 64
-    assert meta["loss_weights"] == LossWeights().as_dict()
+    assert meta["loss_weights"] == PLAIN.as_dict()
     assert meta["held_out_losses"]["style"] > 0 and meta["held_out_losses"]["content"] > 0
     assert (tmp_path / "run" / "preview.png").exists()
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 30
@@ -110,7 +114,7 @@ def test_fast_design_learns_its_teachers_output(photos, tmp_path, tiny_model):
     rec = Record(term="distill")
     cfg = config(photos, tmp_path, steps=40, every=40)
     cfg.design, cfg.teacher, cfg.lr = "fast", str(tiny_model), 2e-2
-    cfg.weights = LossWeights(content=0.0, style=0.0, tv=0.0, distill=1.0)
+    cfg.weights = LossWeights(content=0.0, style=0.0, tv=0.0, temporal=0.0, distill=1.0)
     train(cfg, progress=False, callbacks=[rec])
     # (The untrained teacher's output is close to noise: a hard target, so only a clear drop.)
     assert np.mean(rec.steps[-5:]) < 0.8 * np.mean(rec.steps[:2])
@@ -144,3 +148,14 @@ def test_train_cli_bad_design_and_mismatched_init_are_one_line_errors(photos, tm
         r = train_cli(*extra)
         assert r.returncode == 2 and words in r.stderr, r.stderr
         assert "Traceback" not in r.stderr and not (tmp_path / "x.keras").exists()
+
+
+def test_train_cli_defaults_are_the_library_defaults():
+    import inspect
+
+    from stylecam import cli
+
+    params = inspect.signature(cli.train).parameters
+    defaults = LossWeights()
+    for term in ("content", "style", "tv", "temporal", "noise"):
+        assert params[f"{term}_weight"].default.default == getattr(defaults, term), term

@@ -17,14 +17,16 @@ STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of the loss terms. ``temporal`` and ``noise`` weight the stability terms of
-    training.temporal (off by default; training.temporal.RECOMMENDED_* when switched on),
-    ``distill`` the teacher term of a fast network (training.train, ``--teacher``);
+    """Weights of the loss terms; ``stylecam train``'s defaults. ``temporal`` and ``noise`` weight
+    the stability terms of training.temporal: the warp term is on by default because it cost no
+    style on either bundled painting (issue 5: their style loss came out lower than a per-frame
+    run's of the same length), only step time (about 1.6x here, no XLA); the noise term is off
+    (training.temporal.RECOMMENDED_NOISE_WEIGHT when wanted). ``distill`` weights the teacher term of a fast network (training.train, ``--teacher``);
     PerceptualLoss itself only uses content, style and tv."""
     content: float = 1.0
     style: float = 10.0
-    tv: float = 1e-4
-    temporal: float = 0.0
+    tv: float = 1.0
+    temporal: float = 300.0
     noise: float = 0.0
     distill: float = 0.0    # squared pixel difference to a teacher network's output
 
