@@ -160,10 +160,12 @@ class Bilinear2x(layers.Layer):
 # The two bundled designs. "full" is Johnson et al.; "fast" (the live preview on a CPU) runs every
 # convolution at 1/4 resolution and below: pixel-unshuffle in, 3x3 edges, pixel-shuffle to 1/2
 # resolution out, then bilinear to full (a x4 shuffle left a visible 4x4 block grid; full-resolution
-# convolutions cost 3-4x the time for the same FLOPs on a CPU).
+# convolutions cost 3-4x the time for the same FLOPs on a CPU). Its sub-pixel output still learns a
+# fine mesh; subpixel=0 removes it but, distilled the same way, came out blurry with 8-px blocks
+# and 2.4x the style loss (README, "Fast networks"), so the fast design keeps subpixel=1.
 DESIGNS = {
     "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1, subpixel=1),
-    "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=0),
+    "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=1),
 }
 
 

@@ -110,10 +110,10 @@ def test_subpixel_initialisation_starts_without_a_block_grid():
     assert np.ptp(y) > 0
 
 
-def test_fast_design_draws_no_pattern_locked_to_its_pixel_grid():
+def test_bilinear_head_draws_no_pattern_locked_to_the_pixel_grid():
     # A flat grey frame: every feature is flat too, so any pattern in the output comes from the
     # way the network unfolds its low-resolution output. Sub-pixel filters (subpixel=1, here
-    # untrained without ICNR) draw a 4-pixel grid; the fast design's bilinear head cannot.
+    # untrained without ICNR) draw a 4-pixel grid; the bilinear head (subpixel=0) cannot.
     flat = np.full((1, 64, 96, 3), 128.0, "float32")
     for subpixel, grid in ((1, True), (0, False)):
         keras.utils.set_random_seed(0)
@@ -123,7 +123,6 @@ def test_fast_design_draws_no_pattern_locked_to_its_pixel_grid():
                 v.assign(np.random.default_rng(1).normal(0, 0.5, v.shape))
         y = keras.ops.convert_to_numpy(net(flat))[0, 8:-8, 8:-8]
         assert (np.ptp(y, axis=(0, 1)).max() > 1.0) == grid
-    assert DESIGNS["fast"]["subpixel"] == 0
 
 
 def test_model_files_from_before_the_subpixel_option_keep_their_sub_pixel_output(tmp_path):
