@@ -98,7 +98,9 @@ def test_record_from_the_start_without_a_window(make_video, tmp_path):
 def test_recording_is_finalised_when_the_network_fails(make_video, tmp_path):
     src = make_video("rec.mp4", frames=20, fps=20, audio=False)
     rec = tmp_path / "rec.mp4"
-    s = session(Capture(str(src), realtime=False), {"a": Slow(fail_after=5)}, record=rec)
+    # Paced at the clip's 20 fps, so the network keeps up and no frame before the failure is
+    # dropped (unpaced, the reader could outrun it and end the clip before the 6th call).
+    s = session(Capture(str(src), realtime=True), {"a": Slow(fail_after=5)}, record=rec)
     with pytest.raises(UserError, match="fell over"):
         s.run()
     assert read_timing(rec).frames == 5
