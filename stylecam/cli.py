@@ -72,7 +72,7 @@ def train(
     style_weight: float = typer.Option(10.0),
     tv_weight: float = typer.Option(1.0),
     temporal_weight: float = typer.Option(300.0, help="Weight of the warp-consistency (flicker) term "
-                                          "(0 = off: steps about 1.6x faster, more flicker; see "
+                                          "(0 = off: steps about 1.5x faster, more flicker; see "
                                           "training/temporal.py)."),
     noise_weight: float = typer.Option(0.0, help="Weight of the input-noise stability term; "
                                        "0 = off, 4000 suggested (see training/temporal.py)."),

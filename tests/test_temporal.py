@@ -110,3 +110,14 @@ def test_train_tracks_the_terms_and_records_them_in_the_model_file(photos, tmp_p
     meta = load_model(tmp_path / "tiny.keras").metadata
     assert meta["temporal_training"] is True and meta["loss_weights"] == weights.as_dict()
     assert meta["temporal_motion"] == Motion().as_dict()
+
+
+@pytest.mark.parametrize("fill_mode", ["constant", "reflect"])
+def test_move_resamples_exactly_like_keras_affine_transform(fill_mode):
+    # move() gathers by hand so that XLA compiles it; it must stay the same resampling.
+    x = np.random.default_rng(0).uniform(0, 255, (3, 37, 53, 3)).astype("float32")
+    t = temporal.random_transforms(3, 37, 53, seed=1, motion=temporal.Motion(shift=6.0, zoom=0.05, degrees=4.0))
+    expected = ops.image.affine_transform(x, t, interpolation="bilinear", fill_mode=fill_mode,
+                                          fill_value=0, data_format="channels_last")
+    np.testing.assert_allclose(ops.convert_to_numpy(temporal.move(x, t, fill_mode)),
+                               ops.convert_to_numpy(expected), atol=1e-3)

@@ -12,7 +12,8 @@ make the change ourselves, so its optical flow is known exactly:
   (Gupta et al. 2017, "Characterizing and Improving Stability in Neural Style Transfer").
 
 Both compare outputs in grey levels [0, 255], squared, so they are mean squared errors per
-channel value. Motions use ``keras.ops.image.affine_transform``, whose 8-vector
+channel value. Motions use ``keras.ops.image.affine_transform``'s convention (``move`` resamples
+with gathers instead, so the training step compiles with XLA): the 8-vector
 ``[a0, a1, a2, b0, b1, b2, 0, 0]`` maps each *output* pixel (x, y) (x = column, y = row,
 pixel centres at integers) to the input point ``(a0 x + a1 y + a2, b0 x + b1 y + b2)``.
 """
@@ -89,10 +90,48 @@ def random_transforms(batch, height, width, seed, motion: Motion = Motion()):
 
 
 def move(images, transforms, fill_mode="constant"):
-    """Bilinear resampling of (B, H, W, C) ``images`` by per-image ``transforms``."""
-    return ops.image.affine_transform(ops.cast(images, "float32"), transforms,
-                                      interpolation="bilinear", fill_mode=fill_mode,
-                                      fill_value=0, data_format="channels_last")
+    """Bilinear resampling of (B, H, W, C) ``images`` by per-image ``transforms``.
+
+    The same result as ``keras.ops.image.affine_transform(..., interpolation="bilinear")`` with
+    fill value 0, written with gathers so that XLA compiles it (TensorFlow's
+    ImageProjectiveTransformV3 has no XLA kernel). ``fill_mode``: "constant" (0 outside) or
+    "reflect" (d c b a | a b c d | d c b a), for motions smaller than the image.
+    """
+    x = ops.cast(images, "float32")
+    shape = ops.shape(x)
+    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    t = ops.cast(transforms, "float32")[:, :, None, None]                     # (B, 8, 1, 1)
+    cols = ops.cast(ops.arange(width), "float32")[None, None, :]              # (1, 1, W)
+    rows = ops.cast(ops.arange(height), "float32")[None, :, None]             # (1, H, 1)
+    src_x = t[:, 0] * cols + t[:, 1] * rows + t[:, 2]                         # (B, H, W)
+    src_y = t[:, 3] * cols + t[:, 4] * rows + t[:, 5]
+    if fill_mode == "reflect":
+        src_x, src_y = _reflect(src_x, width), _reflect(src_y, height)
+    elif fill_mode != "constant":
+        raise ValueError(f"fill_mode must be constant or reflect, not {fill_mode!r}")
+    flat = ops.reshape(x, (-1, channels))
+    first = (ops.arange(batch) * height * width)[:, None, None]               # (B, 1, 1)
+    x0, y0 = ops.floor(src_x), ops.floor(src_y)
+    out = 0.0
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        xi, yi = x0 + dx, y0 + dy
+        weight = (1.0 - ops.abs(src_x - xi)) * (1.0 - ops.abs(src_y - yi))
+        inside = (xi >= 0) & (xi <= ops.cast(width - 1, "float32")) & \
+                 (yi >= 0) & (yi <= ops.cast(height - 1, "float32"))
+        xi = ops.clip(ops.cast(xi, "int32"), 0, width - 1)
+        yi = ops.clip(ops.cast(yi, "int32"), 0, height - 1)
+        taps = ops.take(flat, first + yi * width + xi, axis=0)                  # (B, H, W, C)
+        out = out + taps * (weight * ops.cast(inside, "float32"))[..., None]
+    return out
+
+
+def _reflect(coord, size):
+    """Map coordinates outside [0, size - 1] back inside by reflection about the edge pixels,
+    as TensorFlow's fill_mode "reflect" does for overshoots smaller than ``size``."""
+    size = ops.cast(size, "float32")
+    coord = ops.where(coord < 0, -coord - 1.0, coord)
+    coord = ops.where(coord > size - 1.0, 2.0 * size - coord - 1.0, coord)
+    return ops.clip(coord, 0.0, size - 1.0)
 
 
 def valid_mask(transforms, like):

@@ -90,10 +90,8 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
         net = TransformNet(**cfg.architecture)
         teacher = _teacher(cfg.teacher, cfg.style_image) if cfg.teacher else None
         trainer = Trainer(net, loss, seed=cfg.seed, teacher=teacher, name="trainer")
-        # XLA: 1.33x faster steps on this CPU (2.05 vs 2.72 s, 128 px batch 2), but it has no kernel
-        # for the image warp (ImageProjectiveTransformV3) that the temporal term uses.
-        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg)),
-                        jit_compile=not cfg.weights.temporal_training)
+        # XLA: 1.33-1.44x faster steps than the graph executor on this CPU (128 px, batch 2).
+        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg)), jit_compile=True)
         trainer(np.zeros((1, cfg.size, cfg.size, 3), "float32"))
         init = _init_from(net, cfg.init) if cfg.init else None
         if init is None:
