@@ -169,6 +169,11 @@ DESIGNS = {
 }
 
 
+def smooth_fits(shuffle: int, smooth: int) -> bool:
+    """A bilinear x``smooth`` output stage needs a power of 2 that divides ``shuffle``."""
+    return shuffle % smooth == 0 and smooth & (smooth - 1) == 0
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class TransformNet(keras.Model):
     """Image transformation network.
@@ -193,7 +198,7 @@ class TransformNet(keras.Model):
         self.width, self.residual_blocks = int(width), int(residual_blocks)
         self.downsamples, self.edge_kernel, self.shuffle = int(downsamples), int(edge_kernel), int(shuffle)
         self.smooth, self.subpixel = int(smooth), int(bool(subpixel))
-        if self.shuffle % self.smooth or self.smooth & (self.smooth - 1):
+        if not smooth_fits(self.shuffle, self.smooth):
             raise ValueError(f"smooth ({self.smooth}) must be a power of 2 dividing shuffle ({self.shuffle})")
         out_shuffle = self.shuffle // self.smooth if self.subpixel else 1
         head_up = 0 if self.subpixel else (self.shuffle // self.smooth).bit_length() - 1
@@ -275,7 +280,7 @@ def parse_design(spec: str) -> dict:
             raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, or key=value pairs "
                              f"with keys {', '.join(design)} (positive integers)")
         design[key.strip()] = int(value)
-    if design["shuffle"] % design["smooth"] or design["smooth"] & (design["smooth"] - 1):
+    if not smooth_fits(design["shuffle"], design["smooth"]):
         raise ValueError(f"design {spec!r}: smooth must be a power of 2 dividing shuffle")
     if design["edge_kernel"] % 2 == 0:
         raise ValueError(f"design {spec!r}: edge_kernel must be odd")

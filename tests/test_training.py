@@ -14,7 +14,7 @@ from training.losses import LossWeights
 from training.train import TrainConfig, learning_rate, train
 
 
-PLAIN = LossWeights(temporal=0.0)   # no stability term: the tiny runs stay fast (and use XLA)
+PLAIN = LossWeights(temporal=0.0)   # no stability term: the tiny runs stay fast
 
 
 def config(photos, tmp_path, steps, every):

@@ -19,10 +19,11 @@ STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 class LossWeights:
     """Weights of the loss terms; ``stylecam train``'s defaults. ``temporal`` and ``noise`` weight
     the stability terms of training.temporal: the warp term is on by default because it cost no
-    style on either bundled painting (issue 5: their style loss came out lower than a per-frame
-    run's of the same length), only step time (about 1.5x here); the noise term is off
-    (training.temporal.RECOMMENDED_NOISE_WEIGHT when wanted). ``distill`` weights the teacher term of a fast network (training.train, ``--teacher``);
-    PerceptualLoss itself only uses content, style and tv."""
+    style on either bundled painting (both came out with a lower style loss than a per-frame run
+    of the same length: README, "Less flicker"), only step time (about 1.5x); the noise term is
+    off (training.temporal.RECOMMENDED_NOISE_WEIGHT when wanted). ``distill`` weights the teacher
+    term of a fast network (training.train, ``--teacher``). PerceptualLoss itself only uses
+    content, style and tv."""
     content: float = 1.0
     style: float = 10.0
     tv: float = 1.0

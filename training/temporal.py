@@ -112,12 +112,12 @@ def move(images, transforms, fill_mode="constant"):
     flat = ops.reshape(x, (-1, channels))
     first = (ops.arange(batch) * height * width)[:, None, None]               # (B, 1, 1)
     x0, y0 = ops.floor(src_x), ops.floor(src_y)
+    last_x, last_y = ops.cast(width - 1, "float32"), ops.cast(height - 1, "float32")
     out = 0.0
-    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):     # the four bilinear taps
         xi, yi = x0 + dx, y0 + dy
         weight = (1.0 - ops.abs(src_x - xi)) * (1.0 - ops.abs(src_y - yi))
-        inside = (xi >= 0) & (xi <= ops.cast(width - 1, "float32")) & \
-                 (yi >= 0) & (yi <= ops.cast(height - 1, "float32"))
+        inside = (xi >= 0) & (xi <= last_x) & (yi >= 0) & (yi <= last_y)   # else the fill value 0
         xi = ops.clip(ops.cast(xi, "int32"), 0, width - 1)
         yi = ops.clip(ops.cast(yi, "int32"), 0, height - 1)
         taps = ops.take(flat, first + yi * width + xi, axis=0)                  # (B, H, W, C)

@@ -60,7 +60,6 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     import keras
 
     from stylecam.modelfile import save_model
-    from stylecam.modelfile import load_model
     from stylecam.network import TransformNet, build_transform_net
 
     from . import data, vgg
