@@ -314,7 +314,7 @@ def load_bench_net(style: str | None):
         except (ValueError, IndexError):
             raise UserError(f"--style {style}: use untrained, untrained-fast, untrained-WIDTH[xBLOCKS] "
                             "or untrained-KEY=VALUE,... (keys width, residual_blocks, downsamples, "
-                            "edge_kernel, shuffle, smooth, subpixel)") from None
+                            "edge_kernel, shuffle, smooth, subpixel, antialias)") from None
         return f"{UNTRAINED}-{width}x{blocks}", build_transform_net(width, blocks)
     from .modelfile import load_model
     from .styles import resolve_style

@@ -78,7 +78,7 @@ def train(
                                        "0 = off, 4000 suggested (see training/temporal.py)."),
     design: str = typer.Option("full", "--design", help="full (Johnson et al.), fast (the light network "
                                "for live preview on a CPU; give it a --teacher), or key=value,... over full "
-                               "(keys width, residual_blocks, downsamples, edge_kernel, shuffle, smooth, subpixel)."),
+                               "(keys width, residual_blocks, downsamples, edge_kernel, shuffle, smooth, subpixel, antialias)."),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="A trained model of this style (bundled name "
                                           "or .keras file) whose output the network learns to match."),
     distill_weight: float = typer.Option(DISTILL_WEIGHT, "--distill-weight",

@@ -5,8 +5,8 @@ multiply and one add per weight per output pixel), at the size the network reall
 the frame padded by reflection to ``net.multiple`` (``TransformNet.call``), each convolution's
 input padded by its ``ReflectionPad2D`` and, in the up-sampling blocks, enlarged by nearest
 up-sampling first; pixel (un)shuffles only move values. Not counted (all element-wise, under 2% of the total for the Johnson
-network): biases, instance normalisation, ReLU, the residual additions, padding, up-sampling,
-and the uint8 <-> float conversions. The convolutions are the figure that compares with a
+network): biases, instance normalisation, ReLU, the residual additions, padding, up-sampling, the
+fixed 3-channel GridFilter (under 0.5% of the fast network), and the uint8 <-> float conversions. The convolutions are the figure that compares with a
 matrix multiply's peak, so they are the one this module reports.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 COUNTED = ("convolutions only: 2*kH*kW*Cin*Cout*Hout*Wout per frame at the padded size "
            "(frame padded to the network's multiple: 4 for Johnson et al.; reflection padding, nearest up-sampling); "
-           "biases, normalisation, activations, residual adds, padding and resizing not counted")
+           "biases, normalisation, activations, residual adds, padding, resizing and fixed filters not counted")
 
 
 @dataclass
@@ -73,13 +73,15 @@ def _conv_block(block, name: str, h: int, w: int, c: int, out: list) -> tuple[in
 
 def count_flops(net, height: int, width: int) -> FlopCount:
     """FLOPs of one ``height`` x ``width`` frame through a built TransformNet."""
-    from .network import Bilinear2x, ConvBlock, PixelShuffle, PixelUnshuffle, ResidualBlock
+    from .network import Bilinear2x, ConvBlock, GridFilter, PixelShuffle, PixelUnshuffle, ResidualBlock
 
     result = FlopCount(height, width)
     h, w, c = net.padded_side(height), net.padded_side(width), 3
     for block in net.blocks:
         if isinstance(block, Bilinear2x):
             h, w = 2 * h, 2 * w
+        elif isinstance(block, GridFilter):
+            pass
         elif isinstance(block, PixelShuffle):
             f = block.factor
             h, w, c = h * f, w * f, c // (f * f)

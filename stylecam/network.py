@@ -157,16 +157,57 @@ class Bilinear2x(layers.Layer):
         return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class GridFilter(layers.Layer):
+    """A fixed low-pass for an x``factor`` sub-pixel output: the separable triangle filter of
+    width 2*factor - 1 (a box of ``factor`` taps, twice). Its response is zero at every frequency
+    that repeats with the sub-pixel grid, so no pattern locked to that grid survives (a flat frame
+    comes out flat, whatever the sub-pixel filters learned); smoother detail passes, softened."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        # Shifted slices and adds, one axis at a time: XLA fuses them, where a 3-channel depthwise
+        # convolution cost the fast network 40% of its frame rate on a CPU.
+        f = self.factor
+        taps = np.convolve(np.ones(f), np.ones(f)) / f ** 2
+        for axis in (1, 2):
+            pad = [[0, 0]] * 4
+            pad[axis] = [f - 1, f - 1]
+            x = ops.pad(x, pad, mode="reflect")
+            n = ops.shape(x)[axis] - 2 * (f - 1)
+            x = sum(float(t) * self._slice(x, axis, k, n) for k, t in enumerate(taps))
+        return x
+
+    @staticmethod
+    def _slice(x, axis, start, length):
+        return x[:, start:start + length] if axis == 1 else x[:, :, start:start + length]
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
 # The two bundled designs. "full" is Johnson et al.; "fast" (the live preview on a CPU) runs every
 # convolution at 1/4 resolution and below: pixel-unshuffle in, 3x3 edges, pixel-shuffle to 1/2
 # resolution out, then bilinear to full (a x4 shuffle left a visible 4x4 block grid; full-resolution
 # convolutions cost 3-4x the time for the same FLOPs on a CPU). Its sub-pixel output still learns a
 # fine mesh; subpixel=0 removes it but, distilled the same way, came out blurry with 8-px blocks
-# and 2.4x the style loss (README, "Fast networks"), so the fast design keeps subpixel=1.
+# and 2.4x the style loss (README, "Fast networks"), so the fast design keeps subpixel=1 and
+# filters the mesh out instead (antialias=1, GridFilter).
 DESIGNS = {
-    "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1, subpixel=1),
-    "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=1),
+    "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1, subpixel=1,
+                 antialias=0),
+    "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=1,
+                 antialias=1),
 }
+
+# Design keys that add no weights: a model can be fine-tuned (--init) across them.
+WEIGHTLESS_KEYS = ("antialias",)
 
 
 def smooth_fits(shuffle: int, smooth: int) -> bool:
@@ -187,17 +228,18 @@ class TransformNet(keras.Model):
     resolution by bilinear upsampling. ``subpixel=0`` replaces the output's unfolding (each
     sub-pixel its own filter, which learns a pattern locked to the shuffle grid) by bilinear
     upsampling of the last features to 1/smooth resolution, where the output convolution runs.
+    ``antialias=1`` filters a sub-pixel output with GridFilter, which removes that pattern.
     Input H and W may be anything >= ``self.multiple`` (4 for Johnson et al., 8 for "fast"):
     they are mirrored up to a multiple of it and the output is cropped back to exactly H x W.
     ``metadata`` is a JSON-able dict carried in the model file (see stylecam.modelfile).
     """
 
     def __init__(self, width=32, residual_blocks=5, metadata=None, downsamples=2, edge_kernel=9,
-                 shuffle=1, smooth=1, subpixel=1, **kwargs):
+                 shuffle=1, smooth=1, subpixel=1, antialias=0, **kwargs):
         super().__init__(**kwargs)
         self.width, self.residual_blocks = int(width), int(residual_blocks)
         self.downsamples, self.edge_kernel, self.shuffle = int(downsamples), int(edge_kernel), int(shuffle)
-        self.smooth, self.subpixel = int(smooth), int(bool(subpixel))
+        self.smooth, self.subpixel, self.antialias = int(smooth), int(bool(subpixel)), int(bool(antialias))
         if not smooth_fits(self.shuffle, self.smooth):
             raise ValueError(f"smooth ({self.smooth}) must be a power of 2 dividing shuffle ({self.shuffle})")
         out_shuffle = self.shuffle // self.smooth if self.subpixel else 1
@@ -214,6 +256,7 @@ class TransformNet(keras.Model):
             *[Bilinear2x(name=f"head_up{i + 1}", dtype=dt) for i in range(head_up)],
             ConvBlock(3 * out_shuffle ** 2, self.edge_kernel, norm=False, relu=False, name="out_conv", dtype=dt),
             *([PixelShuffle(out_shuffle, name="shuffle", dtype=dt)] if out_shuffle > 1 else []),
+            *([GridFilter(out_shuffle, name="antialias", dtype=dt)] if out_shuffle > 1 and self.antialias else []),
             *[Bilinear2x(name="smooth" if i == 0 else f"smooth{i + 1}", dtype=dt)
               for i in range(self.smooth.bit_length() - 1)],
         ]
@@ -234,7 +277,7 @@ class TransformNet(keras.Model):
     def design(self) -> dict:
         return dict(width=self.width, residual_blocks=self.residual_blocks, downsamples=self.downsamples,
                     edge_kernel=self.edge_kernel, shuffle=self.shuffle, smooth=self.smooth,
-                    subpixel=self.subpixel)
+                    subpixel=self.subpixel, antialias=self.antialias)
 
     def call(self, x):
         h, w = ops.shape(x)[1], ops.shape(x)[2]
@@ -276,7 +319,7 @@ def parse_design(spec: str) -> dict:
     for item in spec.split(","):
         key, _, value = item.partition("=")
         if key.strip() not in design or not value.strip().isdigit() \
-                or int(value) < 1 - (key.strip() in ("downsamples", "subpixel")):
+                or int(value) < 1 - (key.strip() in ("downsamples", "subpixel", "antialias")):
             raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, or key=value pairs "
                              f"with keys {', '.join(design)} (positive integers)")
         design[key.strip()] = int(value)

@@ -102,7 +102,7 @@ def test_garbage_and_foreign_files_are_clear_errors(tmp_path):
 
 
 def test_subpixel_initialisation_starts_without_a_block_grid():
-    net = build_transform_net(**{**DESIGNS["fast"], "smooth": 1, "subpixel": 1})   # a plain x4 shuffle out
+    net = build_transform_net(**{**DESIGNS["fast"], "smooth": 1, "subpixel": 1, "antialias": 0})  # a plain x4 shuffle
     net.init_subpixel()
     y = keras.ops.convert_to_numpy(net(np.random.default_rng(4).uniform(0, 255, (1, 32, 48, 3)).astype("float32")))
     blocks = y.reshape(1, 8, 4, 12, 4, 3)
@@ -110,25 +110,26 @@ def test_subpixel_initialisation_starts_without_a_block_grid():
     assert np.ptp(y) > 0
 
 
-def test_bilinear_head_draws_no_pattern_locked_to_the_pixel_grid():
+@pytest.mark.parametrize("subpixel, antialias, grid", [(1, 0, True), (0, 0, False), (1, 1, False)])
+def test_only_a_bare_sub_pixel_output_draws_a_pattern_locked_to_the_pixel_grid(subpixel, antialias, grid):
     # A flat grey frame: every feature is flat too, so any pattern in the output comes from the
-    # way the network unfolds its low-resolution output. Sub-pixel filters (subpixel=1, here
-    # untrained without ICNR) draw a 4-pixel grid; the bilinear head (subpixel=0) cannot.
+    # way the network unfolds its low-resolution output. Sub-pixel filters (here untrained,
+    # without ICNR) draw a 4-pixel grid; the bilinear head (subpixel=0) cannot, and the grid
+    # filter (antialias=1, the fast design's) removes it.
     flat = np.full((1, 64, 96, 3), 128.0, "float32")
-    for subpixel, grid in ((1, True), (0, False)):
-        keras.utils.set_random_seed(0)
-        net = build_transform_net(**{**DESIGNS["fast"], "subpixel": subpixel})
-        for v in net.weights:   # trained-like biases and norm offsets (they start at 0)
-            if v.path.endswith(("bias", "beta")):
-                v.assign(np.random.default_rng(1).normal(0, 0.5, v.shape))
-        y = keras.ops.convert_to_numpy(net(flat))[0, 8:-8, 8:-8]
-        assert (np.ptp(y, axis=(0, 1)).max() > 1.0) == grid
+    keras.utils.set_random_seed(0)
+    net = build_transform_net(**{**DESIGNS["fast"], "subpixel": subpixel, "antialias": antialias})
+    for v in net.weights:   # trained-like biases and norm offsets (they start at 0)
+        if v.path.endswith(("bias", "beta")):
+            v.assign(np.random.default_rng(1).normal(0, 0.5, v.shape))
+    y = keras.ops.convert_to_numpy(net(flat))[0, 8:-8, 8:-8]
+    assert (np.ptp(y, axis=(0, 1)).max() > 1.0) == grid
 
 
-def test_model_files_from_before_the_subpixel_option_keep_their_sub_pixel_output(tmp_path):
+def test_model_files_from_before_the_subpixel_and_antialias_options_keep_their_output(tmp_path):
     import json
 
-    net = build_transform_net(**{**DESIGNS["fast"], "subpixel": 1})
+    net = build_transform_net(**{**DESIGNS["fast"], "subpixel": 1, "antialias": 0})
     save_model(net, tmp_path / "new.keras", {"name": "x"})
     old = tmp_path / "old.keras"
     with zipfile.ZipFile(tmp_path / "new.keras") as src, zipfile.ZipFile(old, "w") as dst:
@@ -136,11 +137,11 @@ def test_model_files_from_before_the_subpixel_option_keep_their_sub_pixel_output
             data = src.read(item)
             if item.filename == "config.json":
                 config = json.loads(data)
-                del config["config"]["subpixel"]
+                del config["config"]["subpixel"], config["config"]["antialias"]
                 data = json.dumps(config).encode()
             dst.writestr(item, data)
     loaded = load_model(old)
-    assert loaded.design["subpixel"] == 1
+    assert loaded.design["subpixel"] == 1 and loaded.design["antialias"] == 0
     x = np.random.default_rng(5).uniform(0, 255, (1, 40, 56, 3)).astype("float32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(net(x)))
 

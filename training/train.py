@@ -177,8 +177,11 @@ def _init_from(net, path) -> dict:
     from stylecam.errors import UserError
     from stylecam.modelfile import load_model
 
+    from stylecam.network import WEIGHTLESS_KEYS
+
     model = load_model(path)
-    if model.design != net.design:
+    weighted = lambda design: {k: v for k, v in design.items() if k not in WEIGHTLESS_KEYS}  # noqa: E731
+    if weighted(model.design) != weighted(net.design):
         raise UserError(f"--init {path} is a different architecture ({model.design}) from the one "
                         f"being trained ({net.design}); pick the matching --design/--width")
     net.set_weights(model.get_weights())
