@@ -110,18 +110,25 @@ def test_init_starts_from_a_model_and_counts_its_steps(photos, tmp_path):
     assert meta["init"]["sha256"] == file_sha256(first)
 
 
-def test_fast_design_learns_its_teachers_output(photos, tmp_path, tiny_model):
+def test_fast_design_learns_its_teachers_output(photos, tmp_path):
+    from stylecam.modelfile import save_model
+    from stylecam.network import build_transform_net
+
+    # The teacher: another fast network (random, seed 7), so its output is one the student can
+    # reach exactly; an untrained full network's noise-like output is not (the grid filter).
+    keras.utils.set_random_seed(7)
+    teacher_net = build_transform_net(**{**DESIGNS["fast"], "width": 4})
+    teacher_net.init_subpixel()
+    teacher = save_model(teacher_net, tmp_path / "teacher.keras", {"name": "teacher"})
     rec = Record(term="distill")
     cfg = config(photos, tmp_path, steps=80, every=80)
-    cfg.design, cfg.teacher, cfg.lr = "fast", str(tiny_model), 2e-2
+    cfg.design, cfg.teacher, cfg.lr = "fast", str(teacher), 2e-2
     cfg.weights = LossWeights(content=0.0, style=0.0, tv=0.0, temporal=0.0, distill=1.0)
     train(cfg, progress=False, callbacks=[rec])
-    # (The untrained teacher's output is close to noise, whose finest grain the fast design's grid
-    # filter cannot draw: a hard target, so only a clear drop.)
-    assert np.mean(rec.steps[-5:]) < 0.8 * np.mean(rec.steps[:2])
+    assert np.mean(rec.steps[-5:]) < 0.5 * np.mean(rec.steps[:2])
     model = load_model(tmp_path / "tiny.keras")
     assert model.design == {**DESIGNS["fast"], "width": 4}
-    assert model.metadata["design"] == "fast" and model.metadata["teacher"]["sha256"] == file_sha256(tiny_model)
+    assert model.metadata["design"] == "fast" and model.metadata["teacher"]["sha256"] == file_sha256(teacher)
 
 
 def test_init_crosses_the_grid_filter_which_has_no_weights(photos, tmp_path):
