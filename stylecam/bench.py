@@ -303,7 +303,7 @@ def load_bench_net(style: str | None):
     """(label, float32 network) for a bundled style, a model file, or an untrained network:
     ``untrained`` (Johnson et al.), ``untrained-fast``, ``untrained-WIDTH[xBLOCKS]`` or
     ``untrained-KEY=VALUE,...`` (a design, see stylecam.network.parse_design)."""
-    from .network import build_transform_net, parse_design
+    from .network import DESIGNS, build_transform_net, parse_design
     if style is None or style.split("-")[0] == UNTRAINED:
         spec = "" if style is None else style[len(UNTRAINED):].lstrip("-")
         try:
@@ -313,8 +313,7 @@ def load_bench_net(style: str | None):
             width, blocks = parts[0], (parts[1] if len(parts) > 1 else 5)
         except (ValueError, IndexError):
             raise UserError(f"--style {style}: use untrained, untrained-fast, untrained-WIDTH[xBLOCKS] "
-                            "or untrained-KEY=VALUE,... (keys width, residual_blocks, downsamples, "
-                            "edge_kernel, shuffle, smooth, subpixel, antialias)") from None
+                            f"or untrained-KEY=VALUE,... (keys {', '.join(DESIGNS['full'])})") from None
         return f"{UNTRAINED}-{width}x{blocks}", build_transform_net(width, blocks)
     from .modelfile import load_model
     from .styles import resolve_style

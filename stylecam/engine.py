@@ -3,12 +3,13 @@
 Neither wins everywhere: on the development machine (2-core AVX2 EPYC) XLA ran the fast design
 about 1.5x and the full one about 1.05x faster than the graph executor, while on an AVX-512
 Zen 5 XLA was slower for the full network. So ``auto`` measures both once per machine, network
-design, precision and backend version, on a 320x180 test frame, and remembers the answer in
+design, precision, backend version and network code, on a 320x180 test frame, and remembers the answer in
 ``$STYLECAM_CACHE/engines.json`` (stylecam.cache). Under JAX, jax.jit is XLA.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -54,8 +55,12 @@ def best_seconds(fn, repeats: int) -> float:
 def _machine() -> dict:
     # Once per process: gpu_info may run nvidia-smi, and live builds a stylizer per style.
     from .hardware import cpu_model, gpu_info
+    from . import network
+    # The network's code too: a layer rewritten (GridFilter went from a depthwise convolution to
+    # slices, 25 -> 56 FPS) must be measured again, not run with the old code's choice.
+    code = hashlib.sha256(Path(network.__file__).read_bytes()).hexdigest()[:16]
     return {"cpu": cpu_model(), "gpu": [g.get("name") for g in gpu_info()],
-            "backend": keras.backend.backend(), "keras": keras.version()}
+            "backend": keras.backend.backend(), "keras": keras.version(), "network_code": code}
 
 
 def _key(net) -> str:
