@@ -77,8 +77,10 @@ def train(
     noise_weight: float = typer.Option(0.0, help="Weight of the input-noise stability term; "
                                        "0 = off, 4000 suggested (see training/temporal.py)."),
     design: str = typer.Option("full", "--design", help="full (Johnson et al.), fast (the light network "
-                               "for live preview on a CPU; give it a --teacher), or key=value,... over full "
-                               "(keys width, residual_blocks, downsamples, edge_kernel, shuffle, smooth, subpixel, antialias)."),
+                               "for live preview on a CPU; give it a --teacher), either followed by "
+                               ",key=value,... overrides, or key=value,... over full (keys "
+                               "width, residual_blocks, downsamples, edge_kernel, shuffle, smooth, subpixel, "
+                               "antialias, detail; e.g. fast,detail=8)."),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="A trained model of this style (bundled name "
                                           "or .keras file) whose output the network learns to match."),
     distill_weight: float = typer.Option(DISTILL_WEIGHT, "--distill-weight",

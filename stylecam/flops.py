@@ -4,7 +4,9 @@ What is counted: every convolution, as ``2 * kH * kW * Cin * Cout * Hout * Wout`
 multiply and one add per weight per output pixel), at the size the network really computes:
 the frame padded by reflection to ``net.multiple`` (``TransformNet.call``), each convolution's
 input padded by its ``ReflectionPad2D`` and, in the up-sampling blocks, enlarged by nearest
-up-sampling first; pixel (un)shuffles only move values. Not counted (all element-wise, under 2% of the total for the Johnson
+up-sampling first; pixel (un)shuffles only move values. The DetailStage's two convolutions count
+as it runs them: on 2x2-folded pixels with 4x the channels (4x the multiply-adds of the same
+convolutions at full resolution, many of them by structural zeros). Not counted (all element-wise, under 2% of the total for the Johnson
 network): biases, instance normalisation, ReLU, the residual additions, padding, up-sampling, the
 fixed 3-channel GridFilter (under 0.5% of the fast network), and the uint8 <-> float conversions. The convolutions are the figure that compares with a
 matrix multiply's peak, so they are the one this module reports.
@@ -97,4 +99,11 @@ def count_flops(net, height: int, width: int) -> FlopCount:
             h, w, c = _conv_block(block, block.name, h, w, c, result.convs)
         else:
             raise ValueError(f"cannot count the FLOPs of a {type(block).__name__} layer")
+    stage = net.detail_stage
+    if stage is not None:   # DetailStage: mirrored by 4 pixels, folded 2x2 (4x the channels), two 3x3 convs
+        h, w = h // 2 + 4, w // 2 + 4
+        for name, cin, cout in (("detail.hidden", 6, stage.filters), ("detail.out", stage.filters, 3)):
+            h, w = h - 2, w - 2
+            result.convs.append(ConvCount(name, (3, 3), 4 * cin, 4 * cout, 1, (h, w),
+                                          2 * 9 * 16 * cin * cout * h * w))
     return result

@@ -193,22 +193,86 @@ class GridFilter(layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
-# The two bundled designs. "full" is Johnson et al.; "fast" (the live preview on a CPU) runs every
-# convolution at 1/4 resolution and below: pixel-unshuffle in, 3x3 edges, pixel-shuffle to 1/2
-# resolution out, then bilinear to full (a x4 shuffle left a visible 4x4 block grid; full-resolution
-# convolutions cost 3-4x the time for the same FLOPs on a CPU). Its sub-pixel output still learns a
-# fine mesh; subpixel=0 removes it but, distilled the same way, came out blurry with 8-px blocks
-# and 2.4x the style loss (README, "Fast networks"), so the fast design keeps subpixel=1 and
-# filters the mesh out instead (antialias=1, GridFilter).
+def _subpixel_scatter(f: int = 2) -> np.ndarray:
+    """P[Y, X, i, o, y, x] = 1 where tap (y, x) of a full-resolution 3x3 kernel, for output
+    sub-pixel o of an f x f block, reads input sub-pixel i at offset (Y, X) - 1 of the folded
+    (PixelUnshuffle) grid."""
+    p = np.zeros((3, 3, f * f, f * f, 3, 3), "float32")
+    for a in range(f):
+        for b in range(f):
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    (oy, ai), (ox, bi) = divmod(a + dy, f), divmod(b + dx, f)
+                    p[1 + oy, 1 + ox, ai * f + bi, a * f + b, 1 + dy, 1 + dx] = 1.0
+    return p
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class DetailStage(layers.Layer):
+    """A residual refinement at full resolution: two 3x3 convolutions (``filters`` channels, ReLU
+    between) over the frame and the network's output, added to that output. Everything else in a
+    shuffled design runs at 1/shuffle of the resolution and draws nothing finer than its grid
+    allows; this stage can, and as the same kernel at every pixel it cannot lock a pattern to a
+    grid. The last kernel starts at zero, so a network fine-tuned into this design (--init) starts
+    from exactly its previous output.
+
+    It computes on 2x2-folded pixels: each full-resolution kernel is scattered into the equivalent
+    3x3 kernel over the folded channels (4x the multiply-adds, but convolutions with 4x the channels
+    ran 3x faster on a CPU than 6 -> 3 channels at full resolution). Away from the border the result
+    is exactly the full-resolution convolutions.
+    """
+
+    def __init__(self, filters: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.fold, self.unfold = PixelUnshuffle(2, dtype=self.dtype_policy), PixelShuffle(2, dtype=self.dtype_policy)
+        self.scatter = _subpixel_scatter(2)
+
+    def build(self, frame_shape, styled_shape=None):
+        f = self.filters
+        self.hidden_kernel = self.add_weight((3, 3, 6, f), initializer="he_uniform", name="hidden_kernel")
+        self.hidden_bias = self.add_weight((f,), initializer="zeros", name="hidden_bias")
+        self.out_kernel = self.add_weight((3, 3, f, 3), initializer="zeros", name="out_kernel")
+        self.out_bias = self.add_weight((3,), initializer="zeros", name="out_bias")
+
+    def _conv(self, x, kernel, bias):
+        k = ops.einsum("YXioyx,yxcd->YXicod", ops.cast(self.scatter, kernel.dtype), kernel)
+        k = ops.reshape(k, (3, 3, 4 * kernel.shape[2], 4 * kernel.shape[3]))
+        return ops.conv(x, ops.cast(k, x.dtype), padding="valid") + ops.cast(ops.tile(bias, [4]), x.dtype)
+
+    def call(self, frame, styled):
+        # Mirror 4 pixels (2 folded) at full resolution once, so both convolutions see a continuous
+        # picture at the border (mirroring the folded grid would put 2x2 blocks out of order).
+        x = ops.pad(ops.concatenate([frame, styled], axis=-1), [[0, 0], [4, 4], [4, 4], [0, 0]], mode="reflect")
+        x = ops.relu(self._conv(self.fold(x), self.hidden_kernel, self.hidden_bias))
+        return styled + self.unfold(self._conv(x, self.out_kernel, self.out_bias))
+
+    def compute_output_shape(self, frame_shape, styled_shape):
+        return styled_shape
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+# The two bundled designs. "full" is Johnson et al.; "fast" (the live preview on a CPU) runs its
+# body at 1/4 resolution and below: pixel-unshuffle in, 3x3 edges, pixel-shuffle to 1/2 resolution
+# out, then bilinear to full (a x4 shuffle left a visible 4x4 block grid). Its sub-pixel output
+# learns a fine mesh, which the grid filter removes (antialias=1; subpixel=0 instead came out
+# blurry with 8-px blocks and 2.4x the style loss). Nothing at 1/2 resolution can match a painting's
+# finest strokes (the full network's own output, taken to 1/2 resolution and back, has 7x its style
+# loss), so a small full-resolution DetailStage (detail=4) adds them: 1.42 GFLOP per 640x360 frame
+# against 0.81 (README, "Fast networks").
 DESIGNS = {
     "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1, subpixel=1,
-                 antialias=0),
+                 antialias=0, detail=0),
     "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=1,
-                 antialias=1),
+                 antialias=1, detail=4),
 }
 
 # Design keys that add no weights: a model can be fine-tuned (--init) across them.
 WEIGHTLESS_KEYS = ("antialias",)
+# Design keys that add a stage starting as the identity: a model without it can be fine-tuned into it.
+ADDED_STAGE_KEYS = ("detail",)
 
 
 def smooth_fits(shuffle: int, smooth: int) -> bool:
@@ -236,11 +300,12 @@ class TransformNet(keras.Model):
     """
 
     def __init__(self, width=32, residual_blocks=5, metadata=None, downsamples=2, edge_kernel=9,
-                 shuffle=1, smooth=1, subpixel=1, antialias=0, **kwargs):
+                 shuffle=1, smooth=1, subpixel=1, antialias=0, detail=0, **kwargs):
         super().__init__(**kwargs)
         self.width, self.residual_blocks = int(width), int(residual_blocks)
         self.downsamples, self.edge_kernel, self.shuffle = int(downsamples), int(edge_kernel), int(shuffle)
         self.smooth, self.subpixel, self.antialias = int(smooth), int(bool(subpixel)), int(bool(antialias))
+        self.detail = int(detail)
         if not smooth_fits(self.shuffle, self.smooth):
             raise ValueError(f"smooth ({self.smooth}) must be a power of 2 dividing shuffle ({self.shuffle})")
         out_shuffle = self.shuffle // self.smooth if self.subpixel else 1
@@ -261,6 +326,7 @@ class TransformNet(keras.Model):
             *[Bilinear2x(name="smooth" if i == 0 else f"smooth{i + 1}", dtype=dt)
               for i in range(self.smooth.bit_length() - 1)],
         ]
+        self.detail_stage = DetailStage(self.detail, name="detail", dtype=dt) if self.detail else None
 
     def init_subpixel(self):
         """ICNR initialisation (Aitken et al. 2017) of a shuffled output: all shuffle x shuffle
@@ -278,7 +344,7 @@ class TransformNet(keras.Model):
     def design(self) -> dict:
         return dict(width=self.width, residual_blocks=self.residual_blocks, downsamples=self.downsamples,
                     edge_kernel=self.edge_kernel, shuffle=self.shuffle, smooth=self.smooth,
-                    subpixel=self.subpixel, antialias=self.antialias)
+                    subpixel=self.subpixel, antialias=self.antialias, detail=self.detail)
 
     def call(self, x):
         h, w = ops.shape(x)[1], ops.shape(x)[2]
@@ -286,9 +352,12 @@ class TransformNet(keras.Model):
         # resolution is >= 2x2 (its 3x3 convolutions pad by reflection).
         x = ops.pad(x, [[0, 0], [0, self.padded_side(h) - h], [0, self.padded_side(w) - w], [0, 0]], mode="symmetric")
         # Centre the input range; the network learns in roughly [-1, 1].
-        y = x / 127.5 - 1.0
+        x = x / 127.5 - 1.0
+        y = x
         for block in self.blocks:
             y = block(y)
+        if self.detail_stage is not None:
+            y = self.detail_stage(x, y)
         y = (y + 1.0) * 127.5
         return ops.cast(y[:, :h, :w, :], "float32")
 
@@ -313,16 +382,19 @@ def build_transform_net(width=32, residual_blocks=5, metadata=None, dtype=None, 
 
 
 def parse_design(spec: str) -> dict:
-    """A DESIGNS name, or ``key=value,...`` over the full design (e.g. ``width=16,shuffle=2``)."""
-    if spec in DESIGNS:
-        return dict(DESIGNS[spec])
-    design = dict(DESIGNS["full"])
-    for item in spec.split(","):
+    """A DESIGNS name, optionally followed by ``,key=value,...`` overrides, or ``key=value,...``
+    over the full design (e.g. ``width=16,shuffle=2`` or ``fast,detail=8``)."""
+    name, _, rest = spec.partition(",")
+    if name in DESIGNS:
+        design, items = dict(DESIGNS[name]), rest.split(",") if rest else []
+    else:
+        design, items = dict(DESIGNS["full"]), spec.split(",")
+    for item in items:
         key, _, value = item.partition("=")
         if key.strip() not in design or not value.strip().isdigit() \
-                or int(value) < 1 - (key.strip() in ("downsamples", "subpixel", "antialias")):
-            raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, or key=value pairs "
-                             f"with keys {', '.join(design)} (positive integers)")
+                or int(value) < 1 - (key.strip() in ("downsamples", "subpixel", "antialias", "detail")):
+            raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, optionally followed by "
+                             f"key=value pairs, with keys {', '.join(design)} (positive integers)")
         design[key.strip()] = int(value)
     if not smooth_fits(design["shuffle"], design["smooth"]):
         raise ValueError(f"design {spec!r}: smooth must be a power of 2 dividing shuffle")

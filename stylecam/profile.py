@@ -23,9 +23,12 @@ def profile_blocks(net, width: int, height: int, repeats: int = 3, engine: str =
         flops[top] = flops.get(top, 0) + c.flops
     h, w = net.padded_side(height), net.padded_side(width)
     x = ops.convert_to_tensor(np.random.default_rng(0).uniform(-1, 1, (1, h, w, 3)).astype("float32"))
-    rows = []
-    for block in net.blocks:
-        run = compile_fn(block.__call__, engine)
+    frame, rows = x, []
+    stages = [(b, b.__call__) for b in net.blocks]
+    if net.detail_stage is not None:   # it reads the frame as well as the output so far
+        stages.append((net.detail_stage, lambda y: net.detail_stage(frame, y)))
+    for block, fn in stages:
+        run = compile_fn(fn, engine)
         y = run(x)
         ops.convert_to_numpy(y)
         best = best_seconds(lambda: ops.convert_to_numpy(run(x)), repeats)

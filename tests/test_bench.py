@@ -37,6 +37,15 @@ def test_flops_match_a_hand_count(tiny_net):
     assert count_flops(tiny_net, 14, 18).total == count_flops(tiny_net, 16, 20).total
 
 
+def test_detail_stage_flops_are_its_two_full_resolution_convolutions():
+    from stylecam.network import build_design
+    plain, detailed = (count_flops(build_design(d), 30, 44) for d in ("fast,detail=0", "fast,detail=4"))
+    # The fast design computes at a multiple of 8: 32x48. The stage reads frame and output (6
+    # channels) mirrored by 4 pixels and folded 2x2: 20x28 with 4x the channels, less 2 per conv.
+    assert detailed.total - plain.total == conv(3, 24, 16, 18, 26) + conv(3, 16, 12, 16, 24)
+    assert [c.name for c in detailed.convs][-2:] == ["detail.hidden", "detail.out"]
+
+
 def test_full_johnson_network_flops():
     from stylecam.network import build_transform_net
     net = build_transform_net()          # 32 wide, 5 residual blocks: 1.68 M parameters
@@ -260,9 +269,9 @@ def test_profile_times_every_block_and_accounts_for_every_flop():
     from stylecam.network import build_transform_net
     from stylecam.profile import format_profile, profile_blocks
 
-    net = build_transform_net(width=4, residual_blocks=1, shuffle=2, smooth=1, edge_kernel=3)
+    net = build_transform_net(width=4, residual_blocks=1, shuffle=2, smooth=1, edge_kernel=3, detail=2)
     rows = profile_blocks(net, 40, 24, repeats=1)
-    assert [r["block"] for r in rows] == [b.name for b in net.blocks]
+    assert [r["block"] for r in rows] == [b.name for b in net.blocks] + ["detail"]
     assert all(r["ms"] > 0 for r in rows) and sum(r["share"] for r in rows) == pytest.approx(1.0)
     assert sum(r["gflop"] for r in rows) * 1e9 == pytest.approx(count_flops(net, 24, 40).total)
     assert rows[-1]["out_shape"] == [24, 40, 3]

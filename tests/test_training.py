@@ -147,6 +147,25 @@ def test_init_crosses_the_grid_filter_which_has_no_weights(photos, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_init_adds_a_detail_stage_that_starts_as_the_identity(photos, tmp_path):
+    cfg = config(photos, tmp_path / "a", steps=2, every=2)
+    cfg.design = "fast,detail=0"
+    train(cfg, progress=False)
+    before = tmp_path / "a" / "tiny.keras"
+    cfg = config(photos, tmp_path / "b", steps=2, every=2)
+    cfg.design, cfg.init, cfg.lr = "fast,detail=4", str(before), 0.0
+    train(cfg, progress=False)
+    after = load_model(tmp_path / "b" / "tiny.keras")
+    assert after.design == {**DESIGNS["fast"], "width": 4, "detail": 4}
+    x = np.random.default_rng(8).uniform(0, 255, (1, 24, 40, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(after(x)), np.asarray(load_model(before)(x)))
+    # The other way would drop the stage's weights: refused.
+    cfg = config(photos, tmp_path / "c", steps=2, every=2)
+    cfg.design, cfg.init = "fast,detail=0", str(tmp_path / "b" / "tiny.keras")
+    with pytest.raises(UserError, match="different architecture"):
+        train(cfg, progress=False)
+
+
 def test_teacher_of_another_painting_is_refused(photos, tmp_path):
     train(config(photos, tmp_path / "a", steps=2, every=2), progress=False)
     other = tmp_path / "other.png"

@@ -177,14 +177,19 @@ def _init_from(net, path) -> dict:
     from stylecam.errors import UserError
     from stylecam.modelfile import load_model
 
-    from stylecam.network import WEIGHTLESS_KEYS
+    from stylecam.network import ADDED_STAGE_KEYS, WEIGHTLESS_KEYS
 
     model = load_model(path)
-    weighted = lambda design: {k: v for k, v in design.items() if k not in WEIGHTLESS_KEYS}  # noqa: E731
-    if weighted(model.design) != weighted(net.design):
+    ignored = WEIGHTLESS_KEYS + ADDED_STAGE_KEYS
+    same = lambda design: {k: v for k, v in design.items() if k not in ignored}  # noqa: E731
+    if same(model.design) != same(net.design) or not all(
+            model.design[k] in (0, net.design[k]) for k in ADDED_STAGE_KEYS):
         raise UserError(f"--init {path} is a different architecture ({model.design}) from the one "
                         f"being trained ({net.design}); pick the matching --design/--width")
-    net.set_weights(model.get_weights())
+    for ours, theirs in zip(net.blocks, model.blocks):
+        ours.set_weights(theirs.get_weights())
+    if model.detail_stage is not None:
+        net.detail_stage.set_weights(model.detail_stage.get_weights())
     return _model_ref(path, model)
 
 
