@@ -271,8 +271,6 @@ DESIGNS = {
 
 # Design keys that add no weights: a model can be fine-tuned (--init) across them.
 WEIGHTLESS_KEYS = ("antialias",)
-# Design keys that add a stage starting as the identity: a model without it can be fine-tuned into it.
-ADDED_STAGE_KEYS = ("detail",)
 
 
 def smooth_fits(shuffle: int, smooth: int) -> bool:

@@ -176,14 +176,13 @@ def _init_from(net, path) -> dict:
     """Copy a model file's weights into ``net``; what it was, for the new file's metadata."""
     from stylecam.errors import UserError
     from stylecam.modelfile import load_model
-
-    from stylecam.network import ADDED_STAGE_KEYS, WEIGHTLESS_KEYS
+    from stylecam.network import WEIGHTLESS_KEYS
 
     model = load_model(path)
-    ignored = WEIGHTLESS_KEYS + ADDED_STAGE_KEYS
-    same = lambda design: {k: v for k, v in design.items() if k not in ignored}  # noqa: E731
-    if same(model.design) != same(net.design) or not all(
-            model.design[k] in (0, net.design[k]) for k in ADDED_STAGE_KEYS):
+    # The weights must match, except that a network without a detail stage may gain one (it starts
+    # as the identity, see DetailStage).
+    same = lambda design: {k: v for k, v in design.items() if k not in WEIGHTLESS_KEYS + ("detail",)}  # noqa: E731
+    if same(model.design) != same(net.design) or model.detail not in (0, net.detail):
         raise UserError(f"--init {path} is a different architecture ({model.design}) from the one "
                         f"being trained ({net.design}); pick the matching --design/--width")
     for ours, theirs in zip(net.blocks, model.blocks):
