@@ -80,7 +80,7 @@ def train(
                                "for live preview on a CPU; give it a --teacher), either followed by "
                                ",key=value,... overrides, or key=value,... over full (keys "
                                "width, residual_blocks, downsamples, edge_kernel, shuffle, smooth, subpixel, "
-                               "antialias, detail; e.g. fast,detail=8)."),
+                               "antialias, detail, antialias_body; e.g. fast,detail=8)."),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="A trained model of this style (bundled name "
                                           "or .keras file) whose output the network learns to match."),
     distill_weight: float = typer.Option(DISTILL_WEIGHT, "--distill-weight",

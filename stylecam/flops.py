@@ -65,8 +65,7 @@ def _conv(conv, name: str, h: int, w: int, cin: int) -> tuple[ConvCount, int, in
 def _conv_block(block, name: str, h: int, w: int, c: int, out: list) -> tuple[int, int, int]:
     """ConvBlock: [nearest upsample] -> reflection pad -> conv -> [norm] -> [relu]."""
     if block.up is not None:
-        fh, fw = (int(s) for s in block.up.size)
-        h, w = h * fh, w * fw
+        h, w = h * block.upsample, w * block.upsample
     pad = block.padding.pad
     count, h, w = _conv(block.conv, f"{name}.conv", h + 2 * pad, w + 2 * pad, c)
     out.append(count)

@@ -41,15 +41,26 @@ def _norm(name, dtype):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ConvBlock(layers.Layer):
-    """[nearest upsample] -> reflection pad -> conv -> [instance norm] -> [relu]."""
+    """[upsample] -> [blur] -> reflection pad -> conv -> [instance norm] -> [relu].
 
-    def __init__(self, filters, kernel, stride=1, upsample=1, norm=True, relu=True, **kwargs):
+    Up-sampling is nearest-neighbour (Johnson et al.), or bilinear with ``antialias``, which also
+    blurs (binomial 1-2-1) before a strided convolution: resampling that does not alias (Zhang
+    2019, "Making convolutional networks shift-invariant again"), so the block cannot hand the
+    layers after it a pattern locked to its stride grid."""
+
+    def __init__(self, filters, kernel, stride=1, upsample=1, norm=True, relu=True, antialias=0, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel, self.stride = filters, kernel, stride
-        self.upsample, self.norm, self.relu = upsample, norm, relu
+        self.upsample, self.norm, self.relu, self.antialias = upsample, norm, relu, int(bool(antialias))
+        if self.antialias and upsample not in (1, 2):
+            raise ValueError("an antialiased ConvBlock up-samples by 2 only")
         # Sub-layers take this layer's dtype policy (Keras does not pass it down).
         dt = self.dtype_policy
-        self.up = layers.UpSampling2D(upsample, interpolation="nearest", dtype=dt) if upsample > 1 else None
+        self.up = None
+        if upsample > 1:
+            self.up = (Bilinear2x(dtype=dt) if self.antialias
+                       else layers.UpSampling2D(upsample, interpolation="nearest", dtype=dt))
+        self.blur = GridFilter(2, dtype=dt) if self.antialias and stride > 1 else None
         self.padding = ReflectionPad2D(kernel // 2, dtype=dt)
         self.conv = layers.Conv2D(filters, kernel, strides=stride, padding="valid", name="conv", dtype=dt)
         self.inorm = _norm("inorm", dt) if norm else None
@@ -57,6 +68,8 @@ class ConvBlock(layers.Layer):
     def call(self, x):
         if self.up is not None:
             x = self.up(x)
+        if self.blur is not None:
+            x = self.blur(x)
         x = self.conv(self.padding(x))
         if self.inorm is not None:
             x = self.inorm(x)
@@ -72,7 +85,7 @@ class ConvBlock(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel": self.kernel,
                 "stride": self.stride, "upsample": self.upsample, "norm": self.norm,
-                "relu": self.relu}
+                "relu": self.relu, "antialias": self.antialias}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -264,13 +277,13 @@ class DetailStage(layers.Layer):
 # against 0.81 (README, "Fast networks").
 DESIGNS = {
     "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1, subpixel=1,
-                 antialias=0, detail=0),
+                 antialias=0, detail=0, antialias_body=0),
     "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=1,
-                 antialias=1, detail=4),
+                 antialias=1, detail=4, antialias_body=0),
 }
 
 # Design keys that add no weights: a model can be fine-tuned (--init) across them.
-WEIGHTLESS_KEYS = ("antialias",)
+WEIGHTLESS_KEYS = ("antialias", "antialias_body")
 
 
 def smooth_fits(shuffle: int, smooth: int) -> bool:
@@ -291,32 +304,35 @@ class TransformNet(keras.Model):
     resolution by bilinear upsampling. ``subpixel=0`` replaces the output's unfolding (each
     sub-pixel its own filter, which learns a pattern locked to the shuffle grid) by bilinear
     upsampling of the last features to 1/smooth resolution, where the output convolution runs.
-    ``antialias=1`` filters a sub-pixel output with GridFilter, which removes that pattern.
+    ``antialias=1`` filters a sub-pixel output with GridFilter, which removes that pattern;
+    ``antialias_body=1`` makes the stride-2 and up-sampling stages resample without aliasing
+    (ConvBlock), so the body cannot lock a pattern to its own grid either.
     Input H and W may be anything >= ``self.multiple`` (4 for Johnson et al., 8 for "fast"):
     they are mirrored up to a multiple of it and the output is cropped back to exactly H x W.
     ``metadata`` is a JSON-able dict carried in the model file (see stylecam.modelfile).
     """
 
     def __init__(self, width=32, residual_blocks=5, metadata=None, downsamples=2, edge_kernel=9,
-                 shuffle=1, smooth=1, subpixel=1, antialias=0, detail=0, **kwargs):
+                 shuffle=1, smooth=1, subpixel=1, antialias=0, detail=0, antialias_body=0, **kwargs):
         super().__init__(**kwargs)
         self.width, self.residual_blocks = int(width), int(residual_blocks)
         self.downsamples, self.edge_kernel, self.shuffle = int(downsamples), int(edge_kernel), int(shuffle)
         self.smooth, self.subpixel, self.antialias = int(smooth), int(bool(subpixel)), int(bool(antialias))
-        self.detail = int(detail)
+        self.detail, self.antialias_body = int(detail), int(bool(antialias_body))
         if not smooth_fits(self.shuffle, self.smooth):
             raise ValueError(f"smooth ({self.smooth}) must be a power of 2 dividing shuffle ({self.shuffle})")
         out_shuffle = self.shuffle // self.smooth if self.subpixel else 1
         head_up = 0 if self.subpixel else (self.shuffle // self.smooth).bit_length() - 1
         self.multiple = self.shuffle * 2 ** self.downsamples
         self.metadata = dict(metadata or {})
-        w, d, dt = self.width, self.downsamples, self.dtype_policy
+        w, d, dt, aa = self.width, self.downsamples, self.dtype_policy, self.antialias_body
         self.blocks = [
             *([PixelUnshuffle(self.shuffle, name="unshuffle", dtype=dt)] if self.shuffle > 1 else []),
             ConvBlock(w, self.edge_kernel, name="in_conv", dtype=dt),
-            *[ConvBlock(w * 2 ** i, 3, stride=2, name=f"down{i}", dtype=dt) for i in range(1, d + 1)],
+            *[ConvBlock(w * 2 ** i, 3, stride=2, antialias=aa, name=f"down{i}", dtype=dt) for i in range(1, d + 1)],
             *[ResidualBlock(w * 2 ** d, name=f"res{i + 1}", dtype=dt) for i in range(self.residual_blocks)],
-            *[ConvBlock(w * 2 ** (d - i), 3, upsample=2, name=f"up{i}", dtype=dt) for i in range(1, d + 1)],
+            *[ConvBlock(w * 2 ** (d - i), 3, upsample=2, antialias=aa, name=f"up{i}", dtype=dt)
+              for i in range(1, d + 1)],
             *[Bilinear2x(name=f"head_up{i + 1}", dtype=dt) for i in range(head_up)],
             ConvBlock(3 * out_shuffle ** 2, self.edge_kernel, norm=False, relu=False, name="out_conv", dtype=dt),
             *([PixelShuffle(out_shuffle, name="shuffle", dtype=dt)] if out_shuffle > 1 else []),
@@ -342,7 +358,8 @@ class TransformNet(keras.Model):
     def design(self) -> dict:
         return dict(width=self.width, residual_blocks=self.residual_blocks, downsamples=self.downsamples,
                     edge_kernel=self.edge_kernel, shuffle=self.shuffle, smooth=self.smooth,
-                    subpixel=self.subpixel, antialias=self.antialias, detail=self.detail)
+                    subpixel=self.subpixel, antialias=self.antialias, detail=self.detail,
+                    antialias_body=self.antialias_body)
 
     def call(self, x):
         h, w = ops.shape(x)[1], ops.shape(x)[2]
@@ -390,7 +407,7 @@ def parse_design(spec: str) -> dict:
     for item in items:
         key, _, value = item.partition("=")
         if key.strip() not in design or not value.strip().isdigit() \
-                or int(value) < 1 - (key.strip() in ("downsamples", "subpixel", "antialias", "detail")):
+                or int(value) < 1 - (key.strip() in ("downsamples", "subpixel", "antialias", "detail", "antialias_body")):
             raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, optionally followed by "
                              f"key=value pairs, with keys {', '.join(design)} (positive integers)")
         design[key.strip()] = int(value)

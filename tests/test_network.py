@@ -128,6 +128,33 @@ def test_only_a_bare_sub_pixel_output_draws_a_pattern_locked_to_the_pixel_grid(s
     assert (np.ptp(y, axis=(0, 1)).max() > 1.0) == grid
 
 
+@pytest.mark.parametrize("design", ["full", "fast"])
+def test_an_antialiased_body_follows_small_shifts_of_the_picture(design):
+    # Strided convolutions and nearest up-sampling make the output depend on where the picture
+    # falls on the network's stride grid (flicker when the camera moves a pixel, patterns locked
+    # to the grid); blurring before the strides and bilinear up-sampling (antialias_body) at
+    # least halve that dependence, with the same weights.
+    import cv2
+
+    rng = np.random.default_rng(0)
+    x = cv2.GaussianBlur(rng.uniform(0, 255, (96, 128, 3)).astype("float32"), (0, 0), 2)[None]
+    x = (x - x.mean()) * 4 + 128
+    keras.utils.set_random_seed(0)
+    plain = build_transform_net(**{**DESIGNS[design], "width": 8, "antialias_body": 0})
+    for v in plain.weights:   # trained-like biases and norm offsets (they start at 0)
+        if v.path.endswith(("bias", "beta")):
+            v.assign(np.random.default_rng(1).normal(0, 0.5, v.shape))
+    smooth = build_transform_net(**{**DESIGNS[design], "width": 8, "antialias_body": 1})
+    smooth.set_weights(plain.get_weights())
+
+    def shift_error(net, d):   # net(shift(x)) against shift(net(x)), away from the border
+        moved = keras.ops.convert_to_numpy(net(x[:, d:, d:]))[0]
+        return np.mean((keras.ops.convert_to_numpy(net(x))[0, d:, d:] - moved)[12:-12, 12:-12] ** 2)
+
+    for d in (1, 2):
+        assert shift_error(smooth, d) < 0.5 * shift_error(plain, d)
+
+
 def test_a_design_name_takes_overrides():
     assert parse_design("fast,detail=8") == {**DESIGNS["fast"], "detail": 8}
     assert parse_design("width=8,detail=0") == {**DESIGNS["full"], "width": 8}
@@ -169,10 +196,10 @@ def test_detail_stage_on_folded_pixels_is_the_full_resolution_convolutions():
     assert np.abs(got - expected).max() > 1e-2   # the outermost pixels see the mirror differently
 
 
-def test_model_files_from_before_the_subpixel_and_antialias_options_keep_their_output(tmp_path):
+def test_model_files_from_before_the_subpixel_antialias_and_detail_options_keep_their_output(tmp_path):
     import json
 
-    net = build_transform_net(**{**DESIGNS["fast"], "subpixel": 1, "antialias": 0, "detail": 0})
+    net = build_transform_net(**{**DESIGNS["fast"], "subpixel": 1, "antialias": 0, "detail": 0, "antialias_body": 0})
     save_model(net, tmp_path / "new.keras", {"name": "x"})
     old = tmp_path / "old.keras"
     with zipfile.ZipFile(tmp_path / "new.keras") as src, zipfile.ZipFile(old, "w") as dst:
@@ -180,12 +207,12 @@ def test_model_files_from_before_the_subpixel_and_antialias_options_keep_their_o
             data = src.read(item)
             if item.filename == "config.json":
                 config = json.loads(data)
-                for key in ("subpixel", "antialias", "detail"):
+                for key in ("subpixel", "antialias", "detail", "antialias_body"):
                     del config["config"][key]
                 data = json.dumps(config).encode()
             dst.writestr(item, data)
     loaded = load_model(old)
-    assert loaded.design["subpixel"] == 1 and loaded.design["antialias"] == 0 and loaded.design["detail"] == 0
+    assert loaded.design == {**DESIGNS["fast"], "antialias": 0, "detail": 0, "antialias_body": 0}
     x = np.random.default_rng(5).uniform(0, 255, (1, 40, 56, 3)).astype("float32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(net(x)))
 
