@@ -274,12 +274,15 @@ class DetailStage(layers.Layer):
 # blurry with 8-px blocks and 2.4x the style loss). Nothing at 1/2 resolution can match a painting's
 # finest strokes (the full network's own output, taken to 1/2 resolution and back, has 7x its style
 # loss), so a small full-resolution DetailStage (detail=4) adds them: 1.42 GFLOP per 640x360 frame
-# against 0.81 (README, "Fast networks").
+# against 0.81 (README, "Fast networks"). Both designs resample without aliasing (antialias_body):
+# with the same weights the shipped full Starry Night's output moved with a 1-2 px shift of the
+# picture 4-8x more exactly (less flicker), and the fast Great Wave could unlearn the ring lattice
+# it had locked to its 8-px grid (README, "Less flicker").
 DESIGNS = {
     "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1, subpixel=1,
-                 antialias=0, detail=0, antialias_body=0),
+                 antialias=0, detail=0, antialias_body=1),
     "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=1,
-                 antialias=1, detail=4, antialias_body=0),
+                 antialias=1, detail=4, antialias_body=1),
 }
 
 # Design keys that add no weights: a model can be fine-tuned (--init) across them.
