@@ -3,12 +3,13 @@
 What is counted: every convolution, as ``2 * kH * kW * Cin * Cout * Hout * Wout`` (one
 multiply and one add per weight per output pixel), at the size the network really computes:
 the frame padded by reflection to ``net.multiple`` (``TransformNet.call``), each convolution's
-input padded by its ``ReflectionPad2D`` and, in the up-sampling blocks, enlarged by nearest
+input padded by its ``ReflectionPad2D`` and, in the up-sampling blocks, enlarged by the
 up-sampling first; pixel (un)shuffles only move values. The DetailStage's two convolutions count
 as it runs them: on 2x2-folded pixels with 4x the channels (4x the multiply-adds of the same
 convolutions at full resolution, many of them by structural zeros). Not counted (all element-wise, under 2% of the total for the Johnson
 network): biases, instance normalisation, ReLU, the residual additions, padding, up-sampling, the
-fixed 3-channel GridFilter (under 0.5% of the fast network), and the uint8 <-> float conversions. The convolutions are the figure that compares with a
+fixed filters (GridFilter on the 3-channel output, under 0.5% of the fast network, and the
+antialiased body's blur and bilinear up-sampling), and the uint8 <-> float conversions. The convolutions are the figure that compares with a
 matrix multiply's peak, so they are the one this module reports.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 COUNTED = ("convolutions only: 2*kH*kW*Cin*Cout*Hout*Wout per frame at the padded size "
-           "(frame padded to the network's multiple: 4 for Johnson et al.; reflection padding, nearest up-sampling); "
+           "(frame padded to the network's multiple: 4 for Johnson et al.; reflection padding, up-sampling); "
            "biases, normalisation, activations, residual adds, padding, resizing and fixed filters not counted")
 
 
@@ -63,7 +64,7 @@ def _conv(conv, name: str, h: int, w: int, cin: int) -> tuple[ConvCount, int, in
 
 
 def _conv_block(block, name: str, h: int, w: int, c: int, out: list) -> tuple[int, int, int]:
-    """ConvBlock: [nearest upsample] -> reflection pad -> conv -> [norm] -> [relu]."""
+    """ConvBlock: [upsample] -> [blur] -> reflection pad -> conv -> [norm] -> [relu]."""
     if block.up is not None:
         h, w = h * block.upsample, w * block.upsample
     pad = block.padding.pad

@@ -287,6 +287,8 @@ DESIGNS = {
 
 # Design keys that add no weights: a model can be fine-tuned (--init) across them.
 WEIGHTLESS_KEYS = ("antialias", "antialias_body")
+# Design keys for which 0 is a valid value (off, or none); every other key is a positive integer.
+MAY_BE_ZERO = ("downsamples", "subpixel", "antialias", "detail", "antialias_body")
 
 
 def smooth_fits(shuffle: int, smooth: int) -> bool:
@@ -410,7 +412,7 @@ def parse_design(spec: str) -> dict:
     for item in items:
         key, _, value = item.partition("=")
         if key.strip() not in design or not value.strip().isdigit() \
-                or int(value) < 1 - (key.strip() in ("downsamples", "subpixel", "antialias", "detail", "antialias_body")):
+                or int(value) < 1 - (key.strip() in MAY_BE_ZERO):
             raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, optionally followed by "
                              f"key=value pairs, with keys {', '.join(design)} (positive integers)")
         design[key.strip()] = int(value)
