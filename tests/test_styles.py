@@ -80,8 +80,8 @@ def test_bundled_networks_move_with_the_picture(name):
     # output changes locked to the network's stride grid are flicker on video and, in a still,
     # a lattice (the fast Great Wave once drew rings on its 8-px grid). Mean squared difference,
     # grey levels^2, between stylize(shift(photo)) and shift(stylize(photo)) away from the border;
-    # the shipped networks measure 25-67 (full) and 3-54 (fast), the previous release's 48-114
-    # (full) and 49-243 (fast).
+    # the shipped networks measure 1-67 (full) and 3-15 (fast) (runs of 1, 2, 4 px), the release
+    # before the antialiased body 1.2-114 (full) and 49-243 (fast).
     import cv2
 
     photo = cv2.resize(cv2.imread("samples/photos/macaw.jpg")[..., ::-1], (256, 198), interpolation=cv2.INTER_AREA)
