@@ -71,7 +71,7 @@ def train(
     content_weight: float = typer.Option(1.0),
     style_weight: float = typer.Option(10.0),
     tv_weight: float = typer.Option(1.0),
-    temporal_weight: float = typer.Option(300.0, help="Weight of the warp-consistency (flicker) term "
+    temporal_weight: float = typer.Option(100.0, help="Weight of the warp-consistency (flicker) term "
                                           "(0 = off: steps about 1.5x faster, more flicker; see "
                                           "training/temporal.py)."),
     noise_weight: float = typer.Option(0.0, help="Weight of the input-noise stability term; "

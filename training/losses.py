@@ -19,15 +19,15 @@ STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 class LossWeights:
     """Weights of the loss terms; ``stylecam train``'s defaults. ``temporal`` and ``noise`` weight
     the stability terms of training.temporal: the warp term is on by default because it cut the
-    pan clip's flicker by 44-72% in every controlled run, at a style cost that depended on the
-    stage of training (-55% to +26% against a per-frame run of the same length: README, "Less
-    flicker") and about 1.5x the step time; the noise term is off (training.temporal.RECOMMENDED_NOISE_WEIGHT when wanted). ``distill`` weights the teacher
-    term of a fast network (training.train, ``--teacher``). PerceptualLoss itself only uses
-    content, style and tv."""
+    pan clips' flicker by 39-72% in every controlled run, and at 100 it cost little style late in
+    training, where 300 cost 26% (README, "Less flicker"); it takes about 1.5x the step time.
+    The noise term is off (training.temporal.RECOMMENDED_NOISE_WEIGHT when wanted). ``distill``
+    weights the teacher term of a fast network (training.train, ``--teacher``). PerceptualLoss
+    itself only uses content, style and tv."""
     content: float = 1.0
     style: float = 10.0
     tv: float = 1.0
-    temporal: float = 300.0
+    temporal: float = 100.0
     noise: float = 0.0
     distill: float = 0.0    # squared pixel difference to a teacher network's output
 
