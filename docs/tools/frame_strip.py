@@ -18,9 +18,11 @@ from training.warping_error import DIS_PRESET, consistency_mask, warp, video_fra
 
 
 def label(image: np.ndarray, text: str) -> np.ndarray:
+    # White on a black box: a thick black outline under thin white text read as doubled glyphs.
     out = image.copy()
-    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    cv2.rectangle(out, (2, 2), (10 + w, 8 + h + base), (0, 0, 0), cv2.FILLED)
+    cv2.putText(out, text, (6, 5 + h), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
