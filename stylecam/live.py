@@ -62,6 +62,8 @@ class Capture:
                                 "busy in another program (try --camera 1, or --source FILE)")
             raise UserError(f"cannot open --source {source} (not a video or stream OpenCV can read)")
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 0.0
+        # (width, height) as the backend reports it; (0, 0) for some streams until a frame arrives
+        self.size = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         self._stop = False
 
     def stop(self):
@@ -324,10 +326,18 @@ class LiveSession:
         t = self.shown_at
         return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
 
+    def warm_up(self):
+        """Compile the network for the source's frame size before capture starts: otherwise the
+        first frame's compile (seconds) stalls the stream and the frames behind it are dropped."""
+        w, h = getattr(self.capture, "size", (0, 0))
+        if w > 0 and h > 0:
+            self.processor(np.zeros((1, h, w, 3), np.uint8))
+
     def run(self) -> int:
         """Run until q/Esc, the end of a file source, or ``duration``; returns frames shown."""
         if self.record_next is not None and self.record_next.exists() and not self.options.overwrite:
             raise UserError(f"{self.record_next} already exists (use --overwrite to replace it)")
+        self.warm_up()
         pipe = Pipeline(self.capture, self.processor, latest_only=True, stop_source=self.capture.stop)
         start = time.perf_counter()
         try:
