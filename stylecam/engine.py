@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 from . import _keras  # noqa: F401  (quiet TensorFlow start-up)
 
@@ -63,8 +64,31 @@ def _machine() -> dict:
             "backend": keras.backend.backend(), "keras": keras.version(), "network_code": code}
 
 
-def _key(net) -> str:
-    return json.dumps({**_machine(), "design": net.design, "dtype": net.dtype_policy.name}, sort_keys=True)
+def _key(net, choice: str = "engine") -> str:
+    key = {**_machine(), "design": net.design, "dtype": net.dtype_policy.name}
+    if choice != "engine":   # engine entries keep their old keys, so existing caches stay valid
+        key["choice"] = choice
+    return json.dumps(key, sort_keys=True)
+
+
+def remembered(key: str, valid: Callable[[dict], bool], measure: Callable[[], dict]) -> dict:
+    """The cache entry for ``key`` if ``valid``; otherwise ``measure()``, stored for next time."""
+    path = cache_path()
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known and valid(known[key]):
+        return known[key]
+    known[key] = entry = measure()
+    try:
+        from .atomic import atomic_output
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as tmp:
+            Path(tmp).write_text(json.dumps(known, indent=1))
+    except OSError:
+        pass  # a read-only home: measure again next time
+    return entry
 
 
 def _interleaved_best_seconds(runs: dict, frame, rounds=7) -> dict:
@@ -85,23 +109,12 @@ def choose_engine(net, forward) -> str:
     """The faster engine for ``forward`` (frames -> frames, using ``net``), measured or cached."""
     if keras.backend.backend() != "tensorflow":
         return "xla"
-    key, path = _key(net), cache_path()
-    try:
-        known = json.loads(path.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key in known and known[key].get("engine") in ENGINES:
-        return known[key]["engine"]
-    from .precision import test_frame
-    frame = test_frame(180, 320)[None]
-    seconds = _interleaved_best_seconds({e: compile_fn(forward, e) for e in ENGINES}, frame)
-    engine = "xla" if seconds["xla"] < XLA_MARGIN * seconds["graph"] else "graph"
-    known[key] = {"engine": engine, "seconds": seconds}
-    try:
-        from .atomic import atomic_output
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(path) as tmp:
-            Path(tmp).write_text(json.dumps(known, indent=1))
-    except OSError:
-        pass  # a read-only home: measure again next time
-    return engine
+
+    def measure():
+        from .precision import test_frame
+        frame = test_frame(180, 320)[None]
+        seconds = _interleaved_best_seconds({e: compile_fn(forward, e) for e in ENGINES}, frame)
+        return {"engine": "xla" if seconds["xla"] < XLA_MARGIN * seconds["graph"] else "graph",
+                "seconds": seconds}
+
+    return remembered(_key(net), lambda e: e.get("engine") in ENGINES, measure)["engine"]

@@ -11,6 +11,7 @@ from .hardware import cpu_flags, gpu_info, native_bfloat16, uses_gpu
 PRECISIONS = ("float32", "bfloat16", "float16")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 MIN_PSNR_DB = 40.0
+REDUCED_MARGIN = 0.95   # a reduced precision must be at least 5% faster than float32 to be chosen
 
 
 def precision_unsupported(precision: str, gpu: bool | None = None) -> str | None:
@@ -88,15 +89,41 @@ def quality_psnr(reference_net, reduced_net, frame: np.ndarray | None = None) ->
     return psnr(Stylizer(reference_net)(frame), Stylizer(reduced_net)(frame))
 
 
+def measure_precisions(nets: dict) -> dict:
+    """Best seconds per 640x360 test frame of each precision's network (on its faster engine),
+    timed in alternation so that load on a shared machine slows them alike."""
+    from .engine import _interleaved_best_seconds
+    from .stylizer import Stylizer
+    runs = {p: Stylizer(n, engine="auto").stylize_batch for p, n in nets.items()}
+    return _interleaved_best_seconds(runs, test_frame(360, 640)[None], rounds=5)
+
+
 def auto_precision(net, min_psnr: float = MIN_PSNR_DB) -> str:
-    """The reduced precision this hardware computes natively and whose output stays within
-    ``min_psnr`` dB of float32's on a test frame; float32 otherwise. (`stylecam bench` also
-    checks that it is faster.)"""
+    """The fastest precision here whose output stays within ``min_psnr`` dB of float32's on a
+    test frame: a reduced one only where the hardware computes it natively and it beats float32
+    by REDUCED_MARGIN, measured once per machine and design and cached. Native is not enough: on
+    an AMX Xeon bfloat16 ran the full network 1.5x faster but the fast one 30-40% slower."""
+    nets = {"float32": net}
     for precision in ("bfloat16", "float16"):
         if precision_unsupported(precision) is None:
             try:
-                if quality_psnr(net, inference_net(net, precision)) >= min_psnr:
-                    return precision
+                reduced = inference_net(net, precision)
+                if quality_psnr(net, reduced) >= min_psnr:
+                    nets[precision] = reduced
             except Exception:  # a backend without the kernels: fall back
                 continue
-    return "float32"
+    if len(nets) == 1:
+        return "float32"
+    import keras
+    if keras.backend.backend() != "tensorflow":
+        return next(p for p in nets if p != "float32")   # nothing timed under JAX: trust native support
+    from .engine import _key, remembered
+
+    def measure():
+        seconds = measure_precisions(nets)
+        fastest = min((p for p in nets if p != "float32"), key=seconds.get)
+        choice = fastest if seconds[fastest] < REDUCED_MARGIN * seconds["float32"] else "float32"
+        return {"precision": choice, "seconds": seconds}
+
+    key = _key(net, "precision:" + ",".join(nets))
+    return remembered(key, lambda e: e.get("precision") in nets, measure)["precision"]

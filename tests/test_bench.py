@@ -247,13 +247,37 @@ def test_auto_precision_keeps_float32_without_native_support(tiny_net, bf16_nati
     assert precision.auto_precision(tiny_net) == "float32"
 
 
-def test_auto_precision_takes_native_bfloat16_only_within_the_psnr_criterion(tiny_net, bf16_native, monkeypatch):
+@pytest.fixture()
+def native_bf16_only(tiny_net, bf16_native, monkeypatch, tmp_path):
+    """A CPU with native bfloat16 (no float16), an empty cache, and timings set by the test."""
     bf16_native(True)
+    monkeypatch.setenv("STYLECAM_CACHE", str(tmp_path))
     monkeypatch.setattr(precision, "uses_gpu", lambda: False)
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
     monkeypatch.setattr(precision, "quality_psnr", lambda ref, reduced, frame=None: 55.0)
+    seconds = {"float32": 1.0, "bfloat16": 0.5}
+    measured = []
+    monkeypatch.setattr(precision, "measure_precisions",
+                        lambda nets: measured.append(set(nets)) or {p: seconds[p] for p in nets})
+    return seconds, measured
+
+
+def test_auto_precision_takes_native_bfloat16_only_within_the_psnr_criterion(tiny_net, native_bf16_only, monkeypatch):
+    seconds, measured = native_bf16_only
     assert precision.auto_precision(tiny_net) == "bfloat16"
+    assert measured == [{"float32", "bfloat16"}]
     monkeypatch.setattr(precision, "quality_psnr", lambda ref, reduced, frame=None: 30.0)
+    assert precision.auto_precision(tiny_net) == "float32"
+
+
+def test_auto_precision_keeps_float32_where_native_bfloat16_is_slower(tiny_net, native_bf16_only, tmp_path, monkeypatch):
+    # Seen on an AMX Xeon: the fast networks ran 30-40% slower in bfloat16 than in float32.
+    seconds, measured = native_bf16_only
+    seconds["bfloat16"] = 1.3
+    assert precision.auto_precision(tiny_net) == "float32"
+    assert precision.auto_precision(tiny_net) == "float32" and len(measured) == 1   # remembered
+    monkeypatch.setenv("STYLECAM_CACHE", str(tmp_path / "other"))
+    seconds["bfloat16"] = 0.97          # within the 5% margin: not worth the precision
     assert precision.auto_precision(tiny_net) == "float32"
 
 
