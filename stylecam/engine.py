@@ -64,7 +64,7 @@ def _machine() -> dict:
             "backend": keras.backend.backend(), "keras": keras.version(), "network_code": code}
 
 
-def _key(net, choice: str = "engine") -> str:
+def cache_key(net, choice: str = "engine") -> str:
     key = {**_machine(), "design": net.design, "dtype": net.dtype_policy.name}
     if choice != "engine":   # engine entries keep their old keys, so existing caches stay valid
         key["choice"] = choice
@@ -91,7 +91,7 @@ def remembered(key: str, valid: Callable[[dict], bool], measure: Callable[[], di
     return entry
 
 
-def _interleaved_best_seconds(runs: dict, frame, rounds=7) -> dict:
+def interleaved_best_seconds(runs: dict, frame, rounds=7) -> dict:
     """The fastest call of each compiled function, timed in alternation: on a shared machine a
     burst of load then slows every engine alike instead of deciding the race (timed one engine
     after the other, best of 3, a loaded machine once picked the graph executor for a network
@@ -113,8 +113,8 @@ def choose_engine(net, forward) -> str:
     def measure():
         from .precision import test_frame
         frame = test_frame(180, 320)[None]
-        seconds = _interleaved_best_seconds({e: compile_fn(forward, e) for e in ENGINES}, frame)
+        seconds = interleaved_best_seconds({e: compile_fn(forward, e) for e in ENGINES}, frame)
         return {"engine": "xla" if seconds["xla"] < XLA_MARGIN * seconds["graph"] else "graph",
                 "seconds": seconds}
 
-    return remembered(_key(net), lambda e: e.get("engine") in ENGINES, measure)["engine"]
+    return remembered(cache_key(net), lambda e: e.get("engine") in ENGINES, measure)["engine"]

@@ -92,17 +92,17 @@ def quality_psnr(reference_net, reduced_net, frame: np.ndarray | None = None) ->
 def measure_precisions(nets: dict) -> dict:
     """Best seconds per 640x360 test frame of each precision's network (on its faster engine),
     timed in alternation so that load on a shared machine slows them alike."""
-    from .engine import _interleaved_best_seconds
+    from .engine import interleaved_best_seconds
     from .stylizer import Stylizer
     runs = {p: Stylizer(n, engine="auto").stylize_batch for p, n in nets.items()}
-    return _interleaved_best_seconds(runs, test_frame(360, 640)[None], rounds=5)
+    return interleaved_best_seconds(runs, test_frame(360, 640)[None], rounds=5)
 
 
 def auto_precision(net, min_psnr: float = MIN_PSNR_DB) -> str:
     """The fastest precision here whose output stays within ``min_psnr`` dB of float32's on a
     test frame: a reduced one only where the hardware computes it natively and it beats float32
     by REDUCED_MARGIN, measured once per machine and design and cached. Native is not enough: on
-    an AMX Xeon bfloat16 ran the full network 1.5x faster but the fast one 30-40% slower."""
+    an AMX Xeon bfloat16 ran the full network 1.4-1.8x faster but the fast one 30-40% slower."""
     nets = {"float32": net}
     for precision in ("bfloat16", "float16"):
         if precision_unsupported(precision) is None:
@@ -117,7 +117,7 @@ def auto_precision(net, min_psnr: float = MIN_PSNR_DB) -> str:
     import keras
     if keras.backend.backend() != "tensorflow":
         return next(p for p in nets if p != "float32")   # nothing timed under JAX: trust native support
-    from .engine import _key, remembered
+    from .engine import cache_key, remembered
 
     def measure():
         seconds = measure_precisions(nets)
@@ -125,5 +125,5 @@ def auto_precision(net, min_psnr: float = MIN_PSNR_DB) -> str:
         choice = fastest if seconds[fastest] < REDUCED_MARGIN * seconds["float32"] else "float32"
         return {"precision": choice, "seconds": seconds}
 
-    key = _key(net, "precision:" + ",".join(nets))
+    key = cache_key(net, "precision:" + ",".join(nets))
     return remembered(key, lambda e: e.get("precision") in nets, measure)["precision"]

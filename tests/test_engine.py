@@ -31,7 +31,7 @@ def test_auto_measures_once_and_remembers(cache, monkeypatch):
 
     def no_measuring(*a, **k):
         raise AssertionError("measured again")
-    monkeypatch.setattr(engine, "_interleaved_best_seconds", no_measuring)
+    monkeypatch.setattr(engine, "interleaved_best_seconds", no_measuring)
     assert Stylizer(net, "auto").engine == first
     # Another design is another entry.
     with pytest.raises(AssertionError, match="measured again"):
@@ -41,7 +41,7 @@ def test_auto_measures_once_and_remembers(cache, monkeypatch):
 def test_the_faster_engine_wins_by_a_margin(cache, monkeypatch):
     net = build_transform_net(width=4, residual_blocks=1)
     times = {"graph": 1.0, "xla": 0.97}   # XLA 3% faster: not enough to pay for its compile
-    monkeypatch.setattr(engine, "_interleaved_best_seconds", lambda runs, frame: {e: times[e] for e in runs})
+    monkeypatch.setattr(engine, "interleaved_best_seconds", lambda runs, frame: {e: times[e] for e in runs})
     assert engine.choose_engine(net, None) == "graph"
     cache.unlink()
     times["xla"] = 0.5
@@ -52,6 +52,6 @@ def test_engines_are_timed_in_alternation():
     # A burst of load on a shared machine must slow both engines, not the one being timed.
     calls = []
     runs = {e: (lambda e: lambda frame: calls.append(e) or frame)(e) for e in engine.ENGINES}
-    seconds = engine._interleaved_best_seconds(runs, np.zeros((1, 4, 4, 3), "float32"), rounds=3)
+    seconds = engine.interleaved_best_seconds(runs, np.zeros((1, 4, 4, 3), "float32"), rounds=3)
     assert set(seconds) == set(engine.ENGINES) and all(s >= 0 for s in seconds.values())
     assert calls == list(engine.ENGINES) * 4   # one compile call each, then alternating rounds
