@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -71,8 +72,9 @@ def cache_key(net, choice: str = "engine") -> str:
     return json.dumps(key, sort_keys=True)
 
 
-def remembered(key: str, valid: Callable[[dict], bool], measure: Callable[[], dict]) -> dict:
-    """The cache entry for ``key`` if ``valid``; otherwise ``measure()``, stored for next time."""
+def remembered(key: str, valid: Callable[[dict], bool], measure: Callable[[], dict], what: str) -> dict:
+    """The cache entry for ``key`` if ``valid``; otherwise ``measure()``, stored for next time.
+    ``what`` is measured: said on stderr, since a first run pauses for it (seconds)."""
     path = cache_path()
     try:
         known = json.loads(path.read_text())
@@ -80,7 +82,13 @@ def remembered(key: str, valid: Callable[[dict], bool], measure: Callable[[], di
         known = {}
     if key in known and valid(known[key]):
         return known[key]
-    known[key] = entry = measure()
+    print(f"timing {what} (once per machine and network design)", file=sys.stderr)
+    entry = measure()
+    try:   # read again: the measurement may have remembered entries of its own
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known[key] = entry
     try:
         from .atomic import atomic_output
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,4 +125,5 @@ def choose_engine(net, forward) -> str:
         return {"engine": "xla" if seconds["xla"] < XLA_MARGIN * seconds["graph"] else "graph",
                 "seconds": seconds}
 
-    return remembered(cache_key(net), lambda e: e.get("engine") in ENGINES, measure)["engine"]
+    return remembered(cache_key(net), lambda e: e.get("engine") in ENGINES, measure,
+                      f"graph executor vs XLA, {net.dtype_policy.name}")["engine"]

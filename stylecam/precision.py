@@ -126,4 +126,4 @@ def auto_precision(net, min_psnr: float = MIN_PSNR_DB) -> str:
         return {"precision": choice, "seconds": seconds}
 
     key = cache_key(net, "precision:" + ",".join(nets))
-    return remembered(key, lambda e: e.get("precision") in nets, measure)["precision"]
+    return remembered(key, lambda e: e.get("precision") in nets, measure, " vs ".join(nets))["precision"]

@@ -55,3 +55,17 @@ def test_engines_are_timed_in_alternation():
     seconds = engine.interleaved_best_seconds(runs, np.zeros((1, 4, 4, 3), "float32"), rounds=3)
     assert set(seconds) == set(engine.ENGINES) and all(s >= 0 for s in seconds.values())
     assert calls == list(engine.ENGINES) * 4   # one compile call each, then alternating rounds
+
+
+def test_measurements_are_announced_once_and_nested_ones_are_kept(cache, capsys):
+    # Timing precisions times each precision's engines first: the outer entry must not
+    # overwrite the inner ones it caused (they were measured again on every run).
+    def inner():
+        return engine.remembered("inner", lambda e: True, lambda: {"v": 1}, "the inner thing")
+
+    outer = lambda: engine.remembered("outer", lambda e: True, lambda: inner() and {"v": 2}, "the outer thing")
+    assert outer() == {"v": 2}
+    known = json.loads(cache.read_text())
+    assert known["inner"] == {"v": 1} and known["outer"] == {"v": 2}
+    assert "timing the outer thing" in capsys.readouterr().err
+    assert outer() == {"v": 2} and capsys.readouterr().err == ""
