@@ -2,6 +2,7 @@
 network in another precision, and the quality criterion (PSNR against float32's output)."""
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -98,32 +99,41 @@ def measure_precisions(nets: dict) -> dict:
     return interleaved_best_seconds(runs, test_frame(360, 640)[None], rounds=5)
 
 
+def weights_digest(net) -> str:
+    h = hashlib.sha256()
+    for w in net.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()[:16]
+
+
 def auto_precision(net, min_psnr: float = MIN_PSNR_DB) -> str:
     """The fastest precision here whose output stays within ``min_psnr`` dB of float32's on a
     test frame: a reduced one only where the hardware computes it natively and it beats float32
-    by REDUCED_MARGIN, measured once per machine and design and cached. Native is not enough: on
-    an AMX Xeon bfloat16 ran the full network 1.4-1.8x faster but the fast one 30-40% slower."""
-    nets = {"float32": net}
-    for precision in ("bfloat16", "float16"):
-        if precision_unsupported(precision) is None:
-            try:
-                reduced = inference_net(net, precision)
-                if quality_psnr(net, reduced) >= min_psnr:
-                    nets[precision] = reduced
-            except Exception:  # a backend without the kernels: fall back
-                continue
-    if len(nets) == 1:
+    by REDUCED_MARGIN. Native is not enough: on an AMX Xeon bfloat16 ran the full network
+    1.4-1.8x faster but the fast one 30-40% slower. Measured once per machine and network
+    (weights: the quality check depends on them) and cached, so later runs start seconds sooner."""
+    native = [p for p in ("bfloat16", "float16") if precision_unsupported(p) is None]
+    if not native:
         return "float32"
-    import keras
-    if keras.backend.backend() != "tensorflow":
-        return next(p for p in nets if p != "float32")   # nothing timed under JAX: trust native support
-    from .engine import cache_key, remembered
 
     def measure():
+        nets, quality = {"float32": net}, {}
+        for precision in native:
+            try:
+                reduced = inference_net(net, precision)
+                quality[precision] = quality_psnr(net, reduced)
+            except Exception:  # a backend without the kernels: fall back
+                continue
+            if quality[precision] >= min_psnr:
+                nets[precision] = reduced
+        if len(nets) == 1:
+            return {"precision": "float32", "psnr": quality}
         seconds = measure_precisions(nets)
         fastest = min((p for p in nets if p != "float32"), key=seconds.get)
         choice = fastest if seconds[fastest] < REDUCED_MARGIN * seconds["float32"] else "float32"
-        return {"precision": choice, "seconds": seconds}
+        return {"precision": choice, "seconds": seconds, "psnr": quality}
 
-    key = cache_key(net, "precision:" + ",".join(nets))
-    return remembered(key, lambda e: e.get("precision") in nets, measure, " vs ".join(nets))["precision"]
+    from .engine import cache_key, remembered
+    key = cache_key(net, f"precision:{weights_digest(net)}:{min_psnr}")
+    return remembered(key, lambda e: e.get("precision") in PRECISIONS, measure,
+                      " vs ".join(["float32", *native]))["precision"]

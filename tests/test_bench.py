@@ -267,7 +267,11 @@ def test_auto_precision_takes_native_bfloat16_only_within_the_psnr_criterion(tin
     assert precision.auto_precision(tiny_net) == "bfloat16"
     assert measured == [{"float32", "bfloat16"}]
     monkeypatch.setattr(precision, "quality_psnr", lambda ref, reduced, frame=None: 30.0)
-    assert precision.auto_precision(tiny_net) == "float32"
+    assert precision.auto_precision(tiny_net) == "bfloat16"          # remembered for these weights
+    from stylecam.network import build_transform_net
+    other = build_transform_net(width=4, residual_blocks=1)        # other weights: checked again
+    other.set_weights([w + 0.01 for w in tiny_net.get_weights()])
+    assert precision.auto_precision(other) == "float32" and len(measured) == 1
 
 
 def test_auto_precision_keeps_float32_where_native_bfloat16_is_slower(tiny_net, native_bf16_only, tmp_path, monkeypatch):
