@@ -4,7 +4,8 @@ Neither wins everywhere: on the development machine (2-core AVX2 EPYC) XLA ran t
 about 1.5x and the full one about 1.05x faster than the graph executor, while on an AVX-512
 Zen 5 XLA was slower for the full network. So ``auto`` measures both once per machine, network
 design, precision, backend version and network code, on a 320x180 test frame, and remembers the answer in
-``$STYLECAM_CACHE/engines.json`` (stylecam.cache). Under JAX, jax.jit is XLA.
+``$STYLECAM_CACHE/engines.json`` (stylecam.cache). Under JAX, jax.jit is XLA. ``remembered`` keeps
+the same cache for stylecam.precision's choice.
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def remembered(key: str, valid: Callable[[dict], bool], measure: Callable[[], di
         known = {}
     if key in known and valid(known[key]):
         return known[key]
-    print(f"timing {what} (once per machine and network design)", file=sys.stderr)
+    print(f"timing {what} (once; remembered in {path})", file=sys.stderr)
     entry = measure()
     try:   # read again: the measurement may have remembered entries of its own
         known = json.loads(path.read_text())
