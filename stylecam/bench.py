@@ -211,57 +211,6 @@ def configure(device: str = "auto", threads: int = 0) -> None:
 
 # ---------------------------------------------------------------- precision
 
-@dataclass
-class PrecisionChoice:
-    precision: str
-    net: object = None                 # the network to run (inference_net(net, precision))
-    psnr_db: float | None = None       # of the chosen precision against float32
-    notes: list = field(default_factory=list)   # why each other candidate was not chosen
-
-    @property
-    def reason(self) -> str:
-        return "; ".join(self.notes)
-
-
-def select_precision(net, candidates=("bfloat16", "float16"), frame: np.ndarray | None = None,
-                     min_psnr: float = MIN_PSNR_DB, measure: bool = True, gpu: bool | None = None,
-                     repeats: int = 3) -> PrecisionChoice:
-    """The first of ``candidates`` that the hardware does natively, whose output stays within
-    ``min_psnr`` dB of float32's on ``frame`` and (``measure``) that runs faster than float32
-    on it; otherwise float32. Never raises for a candidate that fails to build or run."""
-    from .stylizer import Stylizer
-    frame = test_frame() if frame is None else frame
-    base = inference_net(net, "float32")
-    reference = Stylizer(base)
-    ref_out = reference(frame)
-    notes = []
-    for p in candidates:
-        if p == "float32":
-            continue
-        why = precision_unsupported(p, gpu)
-        if why:
-            notes.append(f"{p}: {why}")
-            continue
-        try:
-            reduced = inference_net(base, p)
-            stylizer = Stylizer(reduced)
-            q = psnr(ref_out, stylizer(frame))
-        except Exception as e:   # noqa: BLE001 - a precision that cannot run is not chosen
-            notes.append(f"{p}: failed to run ({_first_line(e)})")
-            continue
-        if q < min_psnr:
-            notes.append(f"{p}: PSNR {q:.1f} dB against float32 is under {min_psnr:g} dB")
-            continue
-        if measure:
-            t32 = _best_time(lambda: reference(frame), repeats)
-            tp = _best_time(lambda: stylizer(frame), repeats)
-            if tp >= t32:
-                notes.append(f"{p}: measured {tp * 1e3:.1f} ms/frame, not faster than float32's {t32 * 1e3:.1f}")
-                continue
-        return PrecisionChoice(p, reduced, q, notes)
-    return PrecisionChoice("float32", base, None, notes)
-
-
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return (text.splitlines()[0] if text else type(e).__name__)[:200]

@@ -16,7 +16,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Neural style transfer for video files and webcams.")
 _state = {"debug": False}
 PRECISION_HELP = ("auto, float32, bfloat16 or float16. auto: a reduced precision only where the hardware "
-                  "computes it natively and the output stays within 40 dB PSNR of float32's.")
+                  "computes it natively, the output stays within 40 dB PSNR of float32's, and it runs at "
+                  "least 5% faster (measured once per machine and network).")
 
 
 @app.callback()

@@ -63,6 +63,7 @@ def test_psnr():
 # ---------------------------------------------------------------- precision
 
 FRAME = bench.test_frame(24, 32)
+QUALITY_PSNR = precision.quality_psnr
 
 
 @pytest.fixture
@@ -72,48 +73,14 @@ def bf16_native(monkeypatch):
     return set_native
 
 
-def test_bfloat16_not_native_falls_back_to_float32(tiny_net, bf16_native):
-    bf16_native(False)
-    choice = bench.select_precision(tiny_net, ("bfloat16",), FRAME, gpu=False)
-    assert choice.precision == "float32" and choice.net is tiny_net
-    assert "avx512_bf16" in choice.reason
-
-
-def test_bfloat16_failing_the_quality_criterion_falls_back(tiny_net, bf16_native):
-    bf16_native(True)
-    choice = bench.select_precision(tiny_net, ("bfloat16",), FRAME, min_psnr=200, measure=False, gpu=False)
-    assert choice.precision == "float32"
-    assert "PSNR" in choice.reason and "under 200 dB" in choice.reason
-
-
-def test_bfloat16_chosen_when_native_and_close_enough(tiny_net, bf16_native):
-    bf16_native(True)
-    choice = bench.select_precision(tiny_net, ("bfloat16",), FRAME, min_psnr=20, measure=False, gpu=False)
-    assert choice.precision == "bfloat16", choice.reason
-    assert choice.psnr_db >= 20
-    conv = choice.net.blocks[0].conv
+def test_a_reduced_precision_network_keeps_the_weights(tiny_net):
+    reduced = precision.inference_net(tiny_net, "bfloat16")
+    conv = reduced.blocks[0].conv
     assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"   # the mixed policy reached the layers
-    for a, b in zip(choice.net.get_weights(), tiny_net.get_weights()):
+    for a, b in zip(reduced.get_weights(), tiny_net.get_weights()):
         np.testing.assert_array_equal(a, b)
-
-
-def test_bfloat16_not_faster_falls_back(tiny_net, bf16_native, monkeypatch):
-    bf16_native(True)
-    times = iter([0.010, 0.080])     # float32 first, then bfloat16 (emulated: slower)
-    monkeypatch.setattr(bench, "_best_time", lambda fn, repeats: next(times))
-    choice = bench.select_precision(tiny_net, ("bfloat16",), FRAME, min_psnr=0, gpu=False)
-    assert choice.precision == "float32" and "not faster" in choice.reason
-
-
-def test_precision_that_cannot_run_falls_back(tiny_net, monkeypatch):
-    def broken(net, precision):
-        if precision != "float32":
-            raise RuntimeError("no kernel for this type")
-        return net
-    monkeypatch.setattr(bench, "inference_net", broken)
-    monkeypatch.setattr(bench, "precision_unsupported", lambda p, gpu=None: None)
-    choice = bench.select_precision(tiny_net, ("float16",), FRAME, gpu=False)
-    assert choice.precision == "float32" and "no kernel" in choice.reason
+    from stylecam.stylizer import Stylizer
+    assert bench.psnr(Stylizer(tiny_net)(FRAME), Stylizer(reduced)(FRAME)) > 20   # rounding, not another network
 
 
 def test_float16_on_cpu_without_fp16_is_unsupported(monkeypatch):
@@ -283,6 +250,22 @@ def test_auto_precision_keeps_float32_where_native_bfloat16_is_slower(tiny_net, 
     monkeypatch.setenv("STYLECAM_CACHE", str(tmp_path / "other"))
     seconds["bfloat16"] = 0.97          # within the 5% margin: not worth the precision
     assert precision.auto_precision(tiny_net) == "float32"
+
+
+def test_auto_precision_checks_the_real_output_against_float32(tiny_net, native_bf16_only, monkeypatch):
+    seconds, measured = native_bf16_only
+    monkeypatch.setattr(precision, "quality_psnr", QUALITY_PSNR)     # the real check, not a set figure
+    assert precision.auto_precision(tiny_net, min_psnr=200) == "float32" and measured == []
+    assert precision.auto_precision(tiny_net, min_psnr=20) == "bfloat16"
+
+
+def test_auto_precision_keeps_float32_when_a_reduced_precision_cannot_run(tiny_net, native_bf16_only, monkeypatch):
+    seconds, measured = native_bf16_only
+
+    def broken(net, p):
+        raise RuntimeError("no kernel for this type")
+    monkeypatch.setattr(precision, "inference_net", broken)
+    assert precision.auto_precision(tiny_net) == "float32" and measured == []
 
 
 def test_load_stylizer_runs_the_chosen_precision(tiny_model):
