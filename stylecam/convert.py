@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .atomic import atomic_output
 from .errors import UserError
-from .image_io import IMAGE_SUFFIXES, read_image, write_image
+from .image_io import IMAGE_SUFFIXES, read_image, read_image_alpha, write_image
 from .pipeline import Pipeline, StageTimes
 from .process import StyleProcessor
 from .video_io import VIDEO_SUFFIXES, EncodeSettings, Frame, VideoReader, VideoWriter, probe
@@ -133,9 +133,9 @@ def convert_video(src: Path, dst: Path, processor: StyleProcessor, batch: int = 
 
 def convert_image(src: Path, dst: Path, processor: StyleProcessor) -> Summary:
     start = time.perf_counter()
-    image = read_image(src)
+    image, alpha = read_image_alpha(src)
     out = processor(image[None])[0]
-    write_image(dst, out)
+    write_image(dst, out, alpha)
     return Summary(dst, 1, time.perf_counter() - start, out.shape[1], out.shape[0])
 
 
@@ -153,13 +153,14 @@ def convert_folder(src: Path, dst: Path, processor: StyleProcessor, overwrite: b
 
     def frames():
         for i, p in enumerate(images):
-            yield Frame(i, read_image(p), i, 1, 1, extra={"target": dst / p.name})
+            image, alpha = read_image_alpha(p)
+            yield Frame(i, image, i, 1, 1, extra={"target": dst / p.name, "alpha": alpha})
 
     bar = _progress(len(images), src.name) if progress else None
     pipe = Pipeline(frames(), processor, batch=1)
     try:
         for frame, out in pipe.results():
-            write_image(frame.extra["target"], out)
+            write_image(frame.extra["target"], out, frame.extra["alpha"])
             if bar is not None:
                 bar.update(1)
     finally:

@@ -120,6 +120,35 @@ def test_image_in_image_out(tmp_path, tiny_stylizer):
     assert open(tmp_path / "out.jpg", "rb").read(2) == b"\xff\xd8"
 
 
+def test_transparency_is_kept_where_the_format_can_carry_it(tmp_path):
+    rng = np.random.default_rng(3)
+    bgra = rng.integers(0, 256, (30, 40, 4), dtype=np.uint8)
+    bgra[:10, :, 3] = 0                                           # a transparent band
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "logo.png"), bgra)
+    for out in (tmp_path / "logo.png", tmp_path / "logo.webp", tmp_path / "folder" / "logo.png"):
+        src = tmp_path / "in" if out.parent.name == "folder" else tmp_path / "in" / "logo.png"
+        convert_path(src, out.parent if src.is_dir() else out, lambda: StyleProcessor(Recording()))
+        back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+        assert back.shape == (30, 40, 4), out
+        assert np.array_equal(back[..., 3], bgra[..., 3]), out
+        if out.suffix == ".png":                                  # lossless: the colours were stylized
+            assert np.array_equal(back[..., :3], 255 - bgra[..., :3])
+    convert_path(tmp_path / "in" / "logo.png", tmp_path / "logo.jpg", lambda: StyleProcessor(Recording()))
+    assert cv2.imread(str(tmp_path / "logo.jpg"), cv2.IMREAD_UNCHANGED).shape == (30, 40, 3)
+
+
+def test_a_photo_is_turned_the_way_its_exif_orientation_says(tmp_path):
+    import struct
+    _image(tmp_path / "plain.jpg", 40, 30)
+    tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + struct.pack(">HHII", 0x0112, 3, 1, 6 << 16) + b"\0" * 4
+    app1 = b"Exif\x00\x00" + tiff                                   # Orientation 6: turn 90 degrees clockwise
+    data = (tmp_path / "plain.jpg").read_bytes()
+    (tmp_path / "phone.jpg").write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
+    s = convert_path(tmp_path / "phone.jpg", tmp_path / "out.png", lambda: StyleProcessor(Recording()))
+    assert (s.width, s.height) == (30, 40) and read_image(tmp_path / "out.png").shape == (40, 30, 3)
+
+
 def test_folder_of_images(tmp_path):
     (tmp_path / "in").mkdir()
     for i in range(3):
