@@ -16,8 +16,9 @@ Precisions other than float32 run as Keras mixed policies (``mixed_bfloat16``,
 ``mixed_float16``: weights float32, math in the reduced type). They are measured only where
 the hardware does that math natively (else reported as skipped with the reason; ``emulated``
 measures them anyway), and their output is compared with float32's: the quality criterion is
-PSNR >= ``MIN_PSNR_DB`` (40 dB) on a test frame. ``select_precision`` applies the same rules
-(native, criterion met, and measured faster) and otherwise falls back to float32.
+PSNR >= ``MIN_PSNR_DB`` (40 dB) on a test frame. ``recommend`` applies the rules of
+``--precision auto`` (stylecam.precision.auto_precision: native, criterion met, and at least 5%
+faster than float32) to the measurements and otherwise says float32.
 """
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ from .engine import best_seconds
 from .errors import UserError
 from .hardware import backend, cpu_flags, cpu_model, gpu_info, native_bfloat16, uses_gpu
 
-from .precision import (MIN_PSNR_DB, POLICIES, PRECISIONS, inference_net, precision_unsupported,  # noqa: F401
-                        psnr, quality_psnr, test_frame)
+from .precision import (MIN_PSNR_DB, POLICIES, PRECISIONS, REDUCED_MARGIN, inference_net,  # noqa: F401
+                        precision_unsupported, psnr, quality_psnr, test_frame)
 DEFAULT_SIZES = "640x360,1280x720"
 FLAGS_SHOWN = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
                "amx_tile", "amx_bf16", "amx_fp16", "amx_int8")
@@ -397,9 +398,9 @@ def run_bench(cfg: BenchConfig) -> dict:
 
 
 def recommend(results: list[dict]) -> dict:
-    """Per style, the precision ``select_precision``'s rules pick from these measurements:
-    the fastest (median network FPS, summed over sizes and batches) of those measured
-    natively that meet the quality criterion; float32 otherwise."""
+    """Per style, the precision ``--precision auto``'s rules pick from these measurements: the
+    fastest (median network FPS, summed over sizes and batches) of those measured natively that
+    meet the quality criterion, if it beats float32 by REDUCED_MARGIN; float32 otherwise."""
     out = {}
     for style in dict.fromkeys(r["style"] for r in results):
         speed: dict = {}
@@ -409,7 +410,10 @@ def recommend(results: list[dict]) -> dict:
             if r["precision"] != "float32" and (not r.get("quality_ok") or r.get("note")):
                 continue
             speed[r["precision"]] = speed.get(r["precision"], 0.0) + r["network"]["fps_median"]
-        best = max(speed, key=speed.get) if speed else "float32"
+        reduced = [p for p in speed if p != "float32"]
+        best = max(reduced, key=speed.get) if reduced else "float32"
+        if best != "float32" and "float32" in speed and speed[best] * REDUCED_MARGIN <= speed["float32"]:
+            best = "float32"
         out[style] = best
     return out
 

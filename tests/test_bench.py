@@ -99,6 +99,8 @@ def test_recommendation_skips_emulated_and_low_quality_precisions():
     rows.append(row("bfloat16", 0.5, quality_ok=True) | {"style": "t"})
     rows.append(row("float32", 0.4) | {"style": "t"})
     assert bench.recommend(rows)["t"] == "bfloat16"
+    rows += [row("float32", 1.0) | {"style": "u"}, row("bfloat16", 1.03, quality_ok=True) | {"style": "u"}]
+    assert bench.recommend(rows)["u"] == "float32"      # 3% faster: under auto's 5% margin
 
 
 # ---------------------------------------------------------------- the command
