@@ -206,18 +206,40 @@ class GridFilter(layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
-def _subpixel_scatter(f: int = 2) -> np.ndarray:
-    """P[Y, X, i, o, y, x] = 1 where tap (y, x) of a full-resolution 3x3 kernel, for output
-    sub-pixel o of an f x f block, reads input sub-pixel i at offset (Y, X) - 1 of the folded
-    (PixelUnshuffle) grid."""
-    p = np.zeros((3, 3, f * f, f * f, 3, 3), "float32")
-    for a in range(f):
-        for b in range(f):
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    (oy, ai), (ox, bi) = divmod(a + dy, f), divmod(b + dx, f)
-                    p[1 + oy, 1 + ox, ai * f + bi, a * f + b, 1 + dy, 1 + dx] = 1.0
+def _fold_scatter(kernel: int = 3) -> np.ndarray:
+    """P[Y, X, i, o, y, x] = 1 where tap (y, x) of a full-resolution ``kernel`` x ``kernel`` kernel,
+    for output sub-pixel o of a 2x2 block, reads input sub-pixel i at offset (Y, X) - t of the
+    folded (PixelUnshuffle(2)) grid, t = the folded kernel's radius."""
+    r = kernel // 2
+    t = (r + 1) // 2
+    p = np.zeros((2 * t + 1, 2 * t + 1, 4, 4, kernel, kernel), "float32")
+    for a in range(2):
+        for b in range(2):
+            for dy in range(-r, r + 1):
+                for dx in range(-r, r + 1):
+                    (oy, ai), (ox, bi) = divmod(a + dy, 2), divmod(b + dx, 2)
+                    p[t + oy, t + ox, ai * 2 + bi, a * 2 + b, r + dy, r + dx] = 1.0
     return p
+
+
+def _folded_conv(x, kernel, bias, scatter):
+    """A full-resolution convolution (``kernel``: k x k x cin x cout) of the 2x2-folded ``x``, as
+    the equivalent convolution over the folded channels (valid padding)."""
+    k = ops.einsum("YXioyx,yxcd->YXicod", ops.cast(scatter, kernel.dtype), kernel)
+    k = ops.reshape(k, (scatter.shape[0], scatter.shape[1], 4 * kernel.shape[2], 4 * kernel.shape[3]))
+    return ops.conv(x, ops.cast(k, x.dtype), padding="valid") + ops.cast(ops.tile(bias, [4]), x.dtype)
+
+
+def _bilinear_taps() -> np.ndarray:
+    """U[a, dy, t]: row 2i + a + dy of a bilinear x2 up-sampling (half-pixel centres) as weights
+    over the half-resolution rows i + t - 1."""
+    u = np.zeros((2, 3, 3), "float32")
+    for a in range(2):
+        for dy in (-1, 0, 1):
+            q, odd = divmod(a + dy, 2)
+            u[a, dy + 1, q + 1] += 0.75
+            u[a, dy + 1, q + 1 + (1 if odd else -1)] += 0.25
+    return u
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -239,7 +261,7 @@ class DetailStage(layers.Layer):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.fold, self.unfold = PixelUnshuffle(2, dtype=self.dtype_policy), PixelShuffle(2, dtype=self.dtype_policy)
-        self.scatter = _subpixel_scatter(2)
+        self.scatter = _fold_scatter(3)
 
     def build(self, frame_shape, styled_shape=None):
         f = self.filters
@@ -248,20 +270,61 @@ class DetailStage(layers.Layer):
         self.out_kernel = self.add_weight((3, 3, f, 3), initializer="zeros", name="out_kernel")
         self.out_bias = self.add_weight((3,), initializer="zeros", name="out_bias")
 
-    def _conv(self, x, kernel, bias):
-        k = ops.einsum("YXioyx,yxcd->YXicod", ops.cast(self.scatter, kernel.dtype), kernel)
-        k = ops.reshape(k, (3, 3, 4 * kernel.shape[2], 4 * kernel.shape[3]))
-        return ops.conv(x, ops.cast(k, x.dtype), padding="valid") + ops.cast(ops.tile(bias, [4]), x.dtype)
-
     def call(self, frame, styled):
         # Mirror 4 pixels (2 folded) at full resolution once, so both convolutions see a continuous
         # picture at the border (mirroring the folded grid would put 2x2 blocks out of order).
         x = ops.pad(ops.concatenate([frame, styled], axis=-1), [[0, 0], [4, 4], [4, 4], [0, 0]], mode="reflect")
-        x = ops.relu(self._conv(self.fold(x), self.hidden_kernel, self.hidden_bias))
-        return styled + self.unfold(self._conv(x, self.out_kernel, self.out_bias))
+        x = ops.relu(_folded_conv(self.fold(x), self.hidden_kernel, self.hidden_bias, self.scatter))
+        return styled + self.unfold(_folded_conv(x, self.out_kernel, self.out_bias, self.scatter))
 
     def compute_output_shape(self, frame_shape, styled_shape):
         return styled_shape
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class RenderStage(layers.Layer):
+    """Half-resolution features to a full-resolution picture: bilinear x2 up-sampling, a 3x3
+    convolution + ReLU and a 5x5 convolution to RGB, every one at full resolution. Unlike a
+    sub-pixel output it treats every pixel alike, so it draws strokes finer than the body's grid
+    without locking them to it; unlike the smooth output (bilinear up-sampling of RGB) it draws
+    them from ``filters`` channels. Computed on 2x2-folded pixels, as DetailStage: up-sampling and
+    the first convolution are one 3x3 convolution of the half-resolution input into the four
+    sub-pixels' channels. Away from the border it is exactly Bilinear2x and the two convolutions."""
+
+    KERNEL = 5
+
+    def __init__(self, filters: int, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.fold, self.unfold = PixelUnshuffle(2, dtype=self.dtype_policy), PixelShuffle(2, dtype=self.dtype_policy)
+        self.scatter, self.taps = _fold_scatter(self.KERNEL), _bilinear_taps()
+
+    def build(self, shape):
+        f = self.filters
+        self.hidden_kernel = self.add_weight((3, 3, shape[-1], f), initializer="he_uniform", name="hidden_kernel")
+        self.hidden_bias = self.add_weight((f,), initializer="zeros", name="hidden_bias")
+        self.out_kernel = self.add_weight((self.KERNEL, self.KERNEL, f, 3), initializer="glorot_uniform",
+                                          name="out_kernel")
+        self.out_bias = self.add_weight((3,), initializer="zeros", name="out_bias")
+
+    def call(self, x):
+        kernel = self.hidden_kernel
+        u = ops.cast(self.taps, kernel.dtype)
+        k = ops.reshape(ops.einsum("ayt,bxs,yxcf->tscabf", u, u, kernel), (3, 3, kernel.shape[2], 4 * self.filters))
+        x = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="symmetric")   # Bilinear2x repeats the edge
+        h = ops.relu(ops.conv(x, ops.cast(k, x.dtype), padding="valid")
+                     + ops.cast(ops.tile(self.hidden_bias, [4]), x.dtype))
+        # Mirror at full resolution (mirroring the folded grid would put 2x2 blocks out of order).
+        m = self.scatter.shape[0] - 1
+        h = self.fold(ops.pad(self.unfold(h), [[0, 0], [m, m], [m, m], [0, 0]], mode="reflect"))
+        return self.unfold(_folded_conv(h, self.out_kernel, self.out_bias, self.scatter))
+
+    def compute_output_shape(self, shape):
+        grow = lambda d: None if d is None else 2 * d  # noqa: E731
+        return (shape[0], grow(shape[1]), grow(shape[2]), 3)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
@@ -280,20 +343,21 @@ class DetailStage(layers.Layer):
 # it had locked to its 8-px grid (README, "Less flicker").
 DESIGNS = {
     "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1, subpixel=1,
-                 antialias=0, detail=0, antialias_body=1),
+                 antialias=0, detail=0, antialias_body=1, render=0),
     "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=1,
-                 antialias=1, detail=4, antialias_body=1),
+                 antialias=1, detail=4, antialias_body=1, render=0),
 }
 
 # Design keys that add no weights: a model can be fine-tuned (--init) across them.
 WEIGHTLESS_KEYS = ("antialias", "antialias_body")
 # Design keys for which 0 is a valid value (off, or none); every other key is a positive integer.
-MAY_BE_ZERO = ("downsamples", "subpixel", "antialias", "detail", "antialias_body")
+MAY_BE_ZERO = ("downsamples", "subpixel", "antialias", "detail", "antialias_body", "render")
 
 
-def smooth_fits(shuffle: int, smooth: int) -> bool:
-    """A bilinear x``smooth`` output stage needs a power of 2 that divides ``shuffle``."""
-    return shuffle % smooth == 0 and smooth & (smooth - 1) == 0
+def smooth_fits(shuffle: int, smooth: int, render: int = 0) -> bool:
+    """A bilinear x``smooth`` output stage needs a power of 2 that divides ``shuffle``; a
+    RenderStage (``render`` > 0) up-samples by exactly 2."""
+    return shuffle % smooth == 0 and smooth & (smooth - 1) == 0 and (not render or smooth == 2)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -311,21 +375,24 @@ class TransformNet(keras.Model):
     upsampling of the last features to 1/smooth resolution, where the output convolution runs.
     ``antialias=1`` filters a sub-pixel output with GridFilter, which removes that pattern;
     ``antialias_body=1`` makes the stride-2 and up-sampling stages resample without aliasing
-    (ConvBlock), so the body cannot lock a pattern to its own grid either.
+    (ConvBlock), so the body cannot lock a pattern to its own grid either. ``render`` > 0 (with
+    ``smooth=2``) outputs that many channels at half resolution instead of RGB and draws the
+    picture from them at full resolution (RenderStage) instead of up-sampling RGB bilinearly.
     Input H and W may be anything >= ``self.multiple`` (4 for Johnson et al., 8 for "fast"):
     they are mirrored up to a multiple of it and the output is cropped back to exactly H x W.
     ``metadata`` is a JSON-able dict carried in the model file (see stylecam.modelfile).
     """
 
     def __init__(self, width=32, residual_blocks=5, metadata=None, downsamples=2, edge_kernel=9,
-                 shuffle=1, smooth=1, subpixel=1, antialias=0, detail=0, antialias_body=0, **kwargs):
+                 shuffle=1, smooth=1, subpixel=1, antialias=0, detail=0, antialias_body=0, render=0, **kwargs):
         super().__init__(**kwargs)
         self.width, self.residual_blocks = int(width), int(residual_blocks)
         self.downsamples, self.edge_kernel, self.shuffle = int(downsamples), int(edge_kernel), int(shuffle)
         self.smooth, self.subpixel, self.antialias = int(smooth), int(bool(subpixel)), int(bool(antialias))
-        self.detail, self.antialias_body = int(detail), int(bool(antialias_body))
-        if not smooth_fits(self.shuffle, self.smooth):
-            raise ValueError(f"smooth ({self.smooth}) must be a power of 2 dividing shuffle ({self.shuffle})")
+        self.detail, self.antialias_body, self.render = int(detail), int(bool(antialias_body)), int(render)
+        if not smooth_fits(self.shuffle, self.smooth, self.render):
+            raise ValueError(f"smooth ({self.smooth}) must be a power of 2 dividing shuffle ({self.shuffle}), "
+                             "and 2 with render")
         out_shuffle = self.shuffle // self.smooth if self.subpixel else 1
         head_up = 0 if self.subpixel else (self.shuffle // self.smooth).bit_length() - 1
         self.multiple = self.shuffle * 2 ** self.downsamples
@@ -339,11 +406,13 @@ class TransformNet(keras.Model):
             *[ConvBlock(w * 2 ** (d - i), 3, upsample=2, antialias=aa, name=f"up{i}", dtype=dt)
               for i in range(1, d + 1)],
             *[Bilinear2x(name=f"head_up{i + 1}", dtype=dt) for i in range(head_up)],
-            ConvBlock(3 * out_shuffle ** 2, self.edge_kernel, norm=False, relu=False, name="out_conv", dtype=dt),
+            ConvBlock((self.render or 3) * out_shuffle ** 2, self.edge_kernel, norm=False, relu=False,
+                      name="out_conv", dtype=dt),
             *([PixelShuffle(out_shuffle, name="shuffle", dtype=dt)] if out_shuffle > 1 else []),
             *([GridFilter(out_shuffle, name="antialias", dtype=dt)] if out_shuffle > 1 and self.antialias else []),
-            *[Bilinear2x(name="smooth" if i == 0 else f"smooth{i + 1}", dtype=dt)
-              for i in range(self.smooth.bit_length() - 1)],
+            *([RenderStage(self.render, name="render", dtype=dt)] if self.render else
+              [Bilinear2x(name="smooth" if i == 0 else f"smooth{i + 1}", dtype=dt)
+               for i in range(self.smooth.bit_length() - 1)]),
         ]
         self.detail_stage = DetailStage(self.detail, name="detail", dtype=dt) if self.detail else None
 
@@ -352,7 +421,7 @@ class TransformNet(keras.Model):
         sub-pixels start with the same filter, so the untrained network upsamples like nearest
         neighbour instead of drawing a grid of blocks (which training then never unlearns)."""
         reps = (self.shuffle // self.smooth) ** 2 if self.subpixel else 1
-        if reps == 1:
+        if reps == 1 or self.render:   # features, not RGB: no upsampling to imitate
             return
         conv = next(b for b in self.blocks if getattr(b, "name", "") == "out_conv").conv
         kernel, bias = (ops.convert_to_numpy(v) for v in (conv.kernel, conv.bias))
@@ -364,7 +433,7 @@ class TransformNet(keras.Model):
         return dict(width=self.width, residual_blocks=self.residual_blocks, downsamples=self.downsamples,
                     edge_kernel=self.edge_kernel, shuffle=self.shuffle, smooth=self.smooth,
                     subpixel=self.subpixel, antialias=self.antialias, detail=self.detail,
-                    antialias_body=self.antialias_body)
+                    antialias_body=self.antialias_body, render=self.render)
 
     def call(self, x):
         h, w = ops.shape(x)[1], ops.shape(x)[2]
@@ -416,8 +485,8 @@ def parse_design(spec: str) -> dict:
             raise ValueError(f"design {spec!r}: use {' or '.join(DESIGNS)}, optionally followed by "
                              f"key=value pairs, with keys {', '.join(design)} (positive integers)")
         design[key.strip()] = int(value)
-    if not smooth_fits(design["shuffle"], design["smooth"]):
-        raise ValueError(f"design {spec!r}: smooth must be a power of 2 dividing shuffle")
+    if not smooth_fits(design["shuffle"], design["smooth"], design["render"]):
+        raise ValueError(f"design {spec!r}: smooth must be a power of 2 dividing shuffle (2 with render)")
     if design["edge_kernel"] % 2 == 0:
         raise ValueError(f"design {spec!r}: edge_kernel must be odd")
     return design

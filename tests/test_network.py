@@ -196,6 +196,39 @@ def test_detail_stage_on_folded_pixels_is_the_full_resolution_convolutions():
     assert np.abs(got - expected).max() > 1e-2   # the outermost pixels see the mirror differently
 
 
+def test_render_stage_on_folded_pixels_is_bilinear_upsampling_and_two_full_resolution_convolutions():
+    from stylecam.network import Bilinear2x, RenderStage
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(2, 11, 14, 5)).astype("float32")
+    stage = RenderStage(6)
+    stage(x)
+    for v in stage.weights:
+        v.assign(rng.normal(0, 0.5, v.shape))
+    hk, hb, ok, ob = (keras.ops.convert_to_numpy(v) for v in stage.weights)
+    conv = lambda t, k: keras.ops.convert_to_numpy(keras.ops.conv(t, k, padding="same"))  # noqa: E731
+    expected = conv(np.maximum(conv(keras.ops.convert_to_numpy(Bilinear2x()(x)), hk) + hb, 0), ok) + ob
+    got = keras.ops.convert_to_numpy(stage(x))
+    assert got.shape == (2, 22, 28, 3)
+    np.testing.assert_allclose(got[:, 3:-3, 3:-3], expected[:, 3:-3, 3:-3], atol=1e-4)
+
+
+def test_a_rendered_design_draws_no_grid_on_a_flat_frame_and_costs_what_it_runs():
+    keras.utils.set_random_seed(0)
+    net = build_design("fast,render=8")
+    for v in net.weights:   # trained-like biases and norm offsets (they start at 0)
+        if v.path.endswith(("bias", "beta")):
+            v.assign(np.random.default_rng(1).normal(0, 0.5, v.shape))
+    y = keras.ops.convert_to_numpy(net(np.full((1, 64, 96, 3), 128.0, "float32")))[0, 8:-8, 8:-8]
+    assert np.ptp(y, axis=(0, 1)).max() < 1e-2
+    x = np.random.default_rng(2).uniform(0, 255, (1, 37, 53, 3)).astype("float32")
+    assert tuple(net(x).shape) == (1, 37, 53, 3)
+    names = [c.name for c in count_flops(net, 360, 640).convs]
+    assert "render.hidden" in names and "render.out" in names
+    assert count_flops(net, 360, 640).total < 1.6 * count_flops(build_design("fast"), 360, 640).total
+    with pytest.raises(ValueError, match="2 with render"):
+        parse_design("fast,render=8,smooth=4")
+
+
 def test_model_files_from_before_the_subpixel_antialias_and_detail_options_keep_their_output(tmp_path):
     import json
 
