@@ -343,15 +343,15 @@ class RenderStage(layers.Layer):
 # it had locked to its 8-px grid (README, "Less flicker").
 DESIGNS = {
     "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1, subpixel=1,
-                 antialias=0, detail=0, antialias_body=1, render=0),
+                 antialias=0, detail=0, antialias_body=1, render=0, antialias_input=0),
     "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=1,
-                 antialias=1, detail=4, antialias_body=1, render=0),
+                 antialias=1, detail=4, antialias_body=1, render=0, antialias_input=0),
 }
 
 # Design keys that add no weights: a model can be fine-tuned (--init) across them.
-WEIGHTLESS_KEYS = ("antialias", "antialias_body")
+WEIGHTLESS_KEYS = ("antialias", "antialias_body", "antialias_input")
 # Design keys for which 0 is a valid value (off, or none); every other key is a positive integer.
-MAY_BE_ZERO = ("downsamples", "subpixel", "antialias", "detail", "antialias_body", "render")
+MAY_BE_ZERO = ("downsamples", "subpixel", "antialias", "detail", "antialias_body", "render", "antialias_input")
 
 
 def smooth_fits(shuffle: int, smooth: int, render: int = 0) -> bool:
@@ -378,18 +378,22 @@ class TransformNet(keras.Model):
     (ConvBlock), so the body cannot lock a pattern to its own grid either. ``render`` > 0 (with
     ``smooth=2``) outputs that many channels at half resolution instead of RGB and draws the
     picture from them at full resolution (RenderStage) instead of up-sampling RGB bilinearly.
+    ``antialias_input=1`` low-passes the frame (GridFilter(shuffle)) before the body folds it, so
+    the body depends less on where the picture falls on the fold's grid.
     Input H and W may be anything >= ``self.multiple`` (4 for Johnson et al., 8 for "fast"):
     they are mirrored up to a multiple of it and the output is cropped back to exactly H x W.
     ``metadata`` is a JSON-able dict carried in the model file (see stylecam.modelfile).
     """
 
     def __init__(self, width=32, residual_blocks=5, metadata=None, downsamples=2, edge_kernel=9,
-                 shuffle=1, smooth=1, subpixel=1, antialias=0, detail=0, antialias_body=0, render=0, **kwargs):
+                 shuffle=1, smooth=1, subpixel=1, antialias=0, detail=0, antialias_body=0, render=0,
+                 antialias_input=0, **kwargs):
         super().__init__(**kwargs)
         self.width, self.residual_blocks = int(width), int(residual_blocks)
         self.downsamples, self.edge_kernel, self.shuffle = int(downsamples), int(edge_kernel), int(shuffle)
         self.smooth, self.subpixel, self.antialias = int(smooth), int(bool(subpixel)), int(bool(antialias))
         self.detail, self.antialias_body, self.render = int(detail), int(bool(antialias_body)), int(render)
+        self.antialias_input = int(bool(antialias_input))
         if not smooth_fits(self.shuffle, self.smooth, self.render):
             raise ValueError(f"smooth ({self.smooth}) must be a power of 2 dividing shuffle ({self.shuffle}), "
                              "and 2 with render")
@@ -399,6 +403,8 @@ class TransformNet(keras.Model):
         self.metadata = dict(metadata or {})
         w, d, dt, aa = self.width, self.downsamples, self.dtype_policy, self.antialias_body
         self.blocks = [
+            *([GridFilter(self.shuffle, name="antialias_input", dtype=dt)] if self.shuffle > 1 and self.antialias_input
+              else []),
             *([PixelUnshuffle(self.shuffle, name="unshuffle", dtype=dt)] if self.shuffle > 1 else []),
             ConvBlock(w, self.edge_kernel, name="in_conv", dtype=dt),
             *[ConvBlock(w * 2 ** i, 3, stride=2, antialias=aa, name=f"down{i}", dtype=dt) for i in range(1, d + 1)],
@@ -433,7 +439,7 @@ class TransformNet(keras.Model):
         return dict(width=self.width, residual_blocks=self.residual_blocks, downsamples=self.downsamples,
                     edge_kernel=self.edge_kernel, shuffle=self.shuffle, smooth=self.smooth,
                     subpixel=self.subpixel, antialias=self.antialias, detail=self.detail,
-                    antialias_body=self.antialias_body, render=self.render)
+                    antialias_body=self.antialias_body, render=self.render, antialias_input=self.antialias_input)
 
     def call(self, x):
         h, w = ops.shape(x)[1], ops.shape(x)[2]

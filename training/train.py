@@ -185,7 +185,8 @@ def _init_from(net, path) -> dict:
     if same(model.design) != same(net.design) or model.detail not in (0, net.detail):
         raise UserError(f"--init {path} is a different architecture ({model.design}) from the one "
                         f"being trained ({net.design}); pick the matching --design/--width")
-    for ours, theirs in zip(net.blocks, model.blocks):
+    weighted = lambda blocks: [b for b in blocks if b.weights]  # noqa: E731  (weightless options add blocks)
+    for ours, theirs in zip(weighted(net.blocks), weighted(model.blocks)):
         ours.set_weights(theirs.get_weights())
     if model.detail_stage is not None:
         net.detail_stage.set_weights(model.detail_stage.get_weights())
