@@ -11,6 +11,26 @@ from stylecam.network import DESIGNS, PixelShuffle, PixelUnshuffle, TransformNet
 from stylecam.stylizer import Stylizer
 
 
+def trained_like(net):
+    """Random biases and norm offsets (they start at 0), as a trained network has."""
+    for v in net.weights:
+        if v.path.endswith(("bias", "beta")):
+            v.assign(np.random.default_rng(1).normal(0, 0.5, v.shape))
+
+
+def textured(h, w, sigma):
+    """A (1, h, w, 3) frame of blurred, contrast-stretched noise: detail at every position."""
+    import cv2
+    x = cv2.GaussianBlur(np.random.default_rng(0).uniform(0, 255, (h, w, 3)).astype("float32"), (0, 0), sigma)[None]
+    return (x - x.mean()) * 4 + 128
+
+
+def shift_error(net, x, d, margin):
+    """Mean squared difference of net(shift(x)) and shift(net(x)), ``margin`` px from the border."""
+    moved = keras.ops.convert_to_numpy(net(np.ascontiguousarray(x[:, d:, d:])))[0]
+    return np.mean((keras.ops.convert_to_numpy(net(x))[0, d:, d:] - moved)[margin:-margin, margin:-margin] ** 2)
+
+
 @pytest.fixture(scope="module")
 def net():
     return build_transform_net(width=4, residual_blocks=1)
@@ -121,9 +141,7 @@ def test_only_a_bare_sub_pixel_output_draws_a_pattern_locked_to_the_pixel_grid(s
     flat = np.full((1, 64, 96, 3), 128.0, "float32")
     keras.utils.set_random_seed(0)
     net = build_transform_net(**{**DESIGNS["fast"], "subpixel": subpixel, "antialias": antialias})
-    for v in net.weights:   # trained-like biases and norm offsets (they start at 0)
-        if v.path.endswith(("bias", "beta")):
-            v.assign(np.random.default_rng(1).normal(0, 0.5, v.shape))
+    trained_like(net)
     y = keras.ops.convert_to_numpy(net(flat))[0, 8:-8, 8:-8]
     assert (np.ptp(y, axis=(0, 1)).max() > 1.0) == grid
 
@@ -134,46 +152,24 @@ def test_an_antialiased_body_follows_small_shifts_of_the_picture(design):
     # falls on the network's stride grid (flicker when the camera moves a pixel, patterns locked
     # to the grid); blurring before the strides and bilinear up-sampling (antialias_body) at
     # least halve that dependence, with the same weights.
-    import cv2
-
-    rng = np.random.default_rng(0)
-    x = cv2.GaussianBlur(rng.uniform(0, 255, (96, 128, 3)).astype("float32"), (0, 0), 2)[None]
-    x = (x - x.mean()) * 4 + 128
+    x = textured(96, 128, sigma=2)
     keras.utils.set_random_seed(0)
     plain = build_transform_net(**{**DESIGNS[design], "width": 8, "antialias_body": 0})
-    for v in plain.weights:   # trained-like biases and norm offsets (they start at 0)
-        if v.path.endswith(("bias", "beta")):
-            v.assign(np.random.default_rng(1).normal(0, 0.5, v.shape))
+    trained_like(plain)
     smooth = build_transform_net(**{**DESIGNS[design], "width": 8, "antialias_body": 1})
     smooth.set_weights(plain.get_weights())
-
-    def shift_error(net, d):   # net(shift(x)) against shift(net(x)), away from the border
-        moved = keras.ops.convert_to_numpy(net(x[:, d:, d:]))[0]
-        return np.mean((keras.ops.convert_to_numpy(net(x))[0, d:, d:] - moved)[12:-12, 12:-12] ** 2)
-
     for d in (1, 2):
-        assert shift_error(smooth, d) < 0.5 * shift_error(plain, d)
+        assert shift_error(smooth, x, d, 12) < 0.5 * shift_error(plain, x, d, 12)
 
 
 def test_low_passing_the_input_before_the_fold_halves_the_bodys_dependence_on_the_grid():
-    import cv2
-
-    rng = np.random.default_rng(0)
-    x = cv2.GaussianBlur(rng.uniform(0, 255, (128, 160, 3)).astype("float32"), (0, 0), 1.5)[None]
-    x = np.clip((x - x.mean()) * 4 + 128, 0, 255)
+    x = np.clip(textured(128, 160, sigma=1.5), 0, 255)
     keras.utils.set_random_seed(0)
     plain = build_design("fast,render=8")
-    for v in plain.weights:   # trained-like biases and norm offsets (they start at 0)
-        if v.path.endswith(("bias", "beta")):
-            v.assign(np.random.default_rng(1).normal(0, 0.5, v.shape))
+    trained_like(plain)
     blurred = build_design("fast,render=8,antialias_input=1")
     blurred.set_weights(plain.get_weights())
-
-    def shift_error(net, d):
-        base, moved = (keras.ops.convert_to_numpy(net(t))[0] for t in (x, np.ascontiguousarray(x[:, d:, d:])))
-        return np.mean((base[d:, d:] - moved)[16:-16, 16:-16] ** 2)
-
-    assert shift_error(blurred, 1) < 0.5 * shift_error(plain, 1)
+    assert shift_error(blurred, x, 1, 16) < 0.5 * shift_error(plain, x, 1, 16)
 
 
 def test_a_design_name_takes_overrides():
@@ -236,9 +232,7 @@ def test_render_stage_on_folded_pixels_is_bilinear_upsampling_and_two_full_resol
 def test_a_rendered_design_draws_no_grid_on_a_flat_frame_and_costs_what_it_runs():
     keras.utils.set_random_seed(0)
     net = build_design("fast,render=8")
-    for v in net.weights:   # trained-like biases and norm offsets (they start at 0)
-        if v.path.endswith(("bias", "beta")):
-            v.assign(np.random.default_rng(1).normal(0, 0.5, v.shape))
+    trained_like(net)
     y = keras.ops.convert_to_numpy(net(np.full((1, 64, 96, 3), 128.0, "float32")))[0, 8:-8, 8:-8]
     assert np.ptp(y, axis=(0, 1)).max() < 1e-2
     x = np.random.default_rng(2).uniform(0, 255, (1, 37, 53, 3)).astype("float32")
