@@ -4,12 +4,13 @@ What is counted: every convolution, as ``2 * kH * kW * Cin * Cout * Hout * Wout`
 multiply and one add per weight per output pixel), at the size the network really computes:
 the frame padded by reflection to ``net.multiple`` (``TransformNet.call``), each convolution's
 input padded by its ``ReflectionPad2D`` and, in the up-sampling blocks, enlarged by the
-up-sampling first; pixel (un)shuffles only move values. The DetailStage's and RenderStage's two
-convolutions count as they run them: on 2x2-folded pixels with 4x the channels (4x the multiply-adds of the same
-convolutions at full resolution, many of them by structural zeros). Not counted (all element-wise, under 2% of the total for the Johnson
-network): biases, instance normalisation, ReLU, the residual additions, padding, up-sampling, the
-fixed filters (GridFilter on the 3-channel output, under 0.5% of the fast network, and the
-antialiased body's blur and bilinear up-sampling), and the uint8 <-> float conversions. The convolutions are the figure that compares with a
+up-sampling first; pixel (un)shuffles only move values. The DetailStage's and RenderStage's
+convolutions count as they run them: on 2x2-folded pixels with 4x the channels (4x the
+multiply-adds of the same convolutions at full resolution, many of them by structural zeros).
+Not counted (all element-wise, under 2% of the total for the Johnson network): biases, instance
+normalisation, ReLU, the residual additions, padding, up-sampling, the fixed filters (GridFilter,
+the input's Downsample2x, the antialiased body's blur and bilinear up-sampling), and the
+uint8 <-> float conversions. The convolutions are the figure that compares with a
 matrix multiply's peak, so they are the one this module reports.
 """
 from __future__ import annotations
@@ -75,8 +76,8 @@ def _conv_block(block, name: str, h: int, w: int, c: int, out: list) -> tuple[in
 
 def count_flops(net, height: int, width: int) -> FlopCount:
     """FLOPs of one ``height`` x ``width`` frame through a built TransformNet."""
-    from .network import (Bilinear2x, ConvBlock, GridFilter, PixelShuffle, PixelUnshuffle, RenderStage,
-                          ResidualBlock)
+    from .network import (Bilinear2x, ConvBlock, Downsample2x, GridFilter, PixelShuffle, PixelUnshuffle,
+                          RenderStage, ResidualBlock)
 
     result = FlopCount(height, width)
     h, w, c = net.padded_side(height), net.padded_side(width), 3
@@ -85,6 +86,8 @@ def count_flops(net, height: int, width: int) -> FlopCount:
             h, w = 2 * h, 2 * w
         elif isinstance(block, GridFilter):
             pass
+        elif isinstance(block, Downsample2x):
+            h, w = h // 2, w // 2
         elif isinstance(block, PixelShuffle):
             f = block.factor
             h, w, c = h * f, w * f, c // (f * f)
@@ -98,9 +101,10 @@ def count_flops(net, height: int, width: int) -> FlopCount:
                 raise ValueError(f"{block.name}: residual branch changes the shape")
         elif isinstance(block, ConvBlock):
             h, w, c = _conv_block(block, block.name, h, w, c, result.convs)
-        elif isinstance(block, RenderStage):   # two convolutions on the 2x2-folded grid (4x the channels)
+        elif isinstance(block, RenderStage):   # three convolutions on the 2x2-folded grid (4x the channels)
             f, taps = block.filters, block.scatter.shape[0]
             result.convs.append(ConvCount(f"{block.name}.hidden", (3, 3), c, 4 * f, 1, (h, w), 2 * 9 * c * 4 * f * h * w))
+            result.convs.append(ConvCount(f"{block.name}.frame", (3, 3), 12, 4 * f, 1, (h, w), 2 * 9 * 12 * 4 * f * h * w))
             result.convs.append(ConvCount(f"{block.name}.out", (taps, taps), 4 * f, 12, 1, (h, w),
                                           2 * taps * taps * 4 * f * 12 * h * w))
             h, w, c = 2 * h, 2 * w, 3

@@ -206,6 +206,36 @@ class GridFilter(layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Downsample2x(layers.Layer):
+    """Every second pixel of the low-passed frame: the separable filter box4 * box4 * box2 (8 taps,
+    centred between pixels 2i and 2i + 1 as a 2x2 block is), evaluated only where it is sampled.
+    Its response is zero at the half-resolution Nyquist frequency and at every frequency that
+    repeats with a 4-pixel grid, so the half-resolution frame carries (nearly) no aliasing: a body
+    that folds it sees the same picture wherever the frame falls on its grid, only blurred."""
+
+    TAPS = np.convolve(np.convolve(np.ones(4), np.ones(4)), np.ones(2)) / 32
+
+    def call(self, x):
+        n = len(self.TAPS)
+        for axis in (1, 2):
+            pad = [[0, 0]] * 4
+            pad[axis] = [n // 2 - 1, n // 2 - 1]
+            x = ops.pad(x, pad, mode="reflect")
+            half = (ops.shape(x)[axis] - n + 2) // 2
+            x = sum(float(t) * self._every_second(x, axis, k, half) for k, t in enumerate(self.TAPS))
+        return x
+
+    @staticmethod
+    def _every_second(x, axis, start, length):
+        stop = start + 2 * length
+        return x[:, start:stop:2] if axis == 1 else x[:, :, start:stop:2]
+
+    def compute_output_shape(self, shape):
+        half = lambda d: None if d is None else d // 2  # noqa: E731
+        return (shape[0], half(shape[1]), half(shape[2]), shape[3])
+
+
 def _fold_scatter(kernel: int = 3) -> np.ndarray:
     """P[Y, X, i, o, y, x] = 1 where tap (y, x) of a full-resolution ``kernel`` x ``kernel`` kernel,
     for output sub-pixel o of a 2x2 block, reads input sub-pixel i at offset (Y, X) - t of the
@@ -286,13 +316,15 @@ class DetailStage(layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class RenderStage(layers.Layer):
-    """Half-resolution features to a full-resolution picture: bilinear x2 up-sampling, a 3x3
-    convolution + ReLU and a 5x5 convolution to RGB, every one at full resolution. Unlike a
-    sub-pixel output it treats every pixel alike, so it draws strokes finer than the body's grid
-    without locking them to it; unlike the smooth output (bilinear up-sampling of RGB) it draws
-    them from ``filters`` channels. Computed on 2x2-folded pixels, as DetailStage: up-sampling and
+    """Half-resolution features and the frame to a full-resolution picture: bilinear x2
+    up-sampling of the features, a 3x3 convolution of them and of the frame + ReLU, and a 5x5
+    convolution to RGB, every one at full resolution. Unlike a sub-pixel output it treats every
+    pixel alike, so it draws strokes finer than the body's grid without locking them to it; unlike
+    the smooth output (bilinear up-sampling of RGB) it draws them from ``filters`` channels, and
+    follows the frame's own edges. Computed on 2x2-folded pixels, as DetailStage: up-sampling and
     the first convolution are one 3x3 convolution of the half-resolution input into the four
-    sub-pixels' channels. Away from the border it is exactly Bilinear2x and the two convolutions."""
+    sub-pixels' channels. Away from the border it is exactly those full-resolution operators.
+    The frame's kernel starts at zero (the stage first draws from the features alone)."""
 
     KERNEL = 5
 
@@ -300,56 +332,64 @@ class RenderStage(layers.Layer):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.fold, self.unfold = PixelUnshuffle(2, dtype=self.dtype_policy), PixelShuffle(2, dtype=self.dtype_policy)
-        self.scatter, self.taps = _fold_scatter(self.KERNEL), _bilinear_taps()
+        self.scatter, self.frame_scatter, self.taps = _fold_scatter(self.KERNEL), _fold_scatter(3), _bilinear_taps()
 
-    def build(self, shape):
+    def build(self, x_shape, frame_shape=None):
         f = self.filters
-        self.hidden_kernel = self.add_weight((3, 3, shape[-1], f), initializer="he_uniform", name="hidden_kernel")
+        self.hidden_kernel = self.add_weight((3, 3, x_shape[-1], f), initializer="he_uniform", name="hidden_kernel")
+        self.frame_kernel = self.add_weight((3, 3, 3, f), initializer="zeros", name="frame_kernel")
         self.hidden_bias = self.add_weight((f,), initializer="zeros", name="hidden_bias")
         self.out_kernel = self.add_weight((self.KERNEL, self.KERNEL, f, 3), initializer="glorot_uniform",
                                           name="out_kernel")
         self.out_bias = self.add_weight((3,), initializer="zeros", name="out_bias")
 
-    def call(self, x):
+    def call(self, x, frame):
         kernel = self.hidden_kernel
         u = ops.cast(self.taps, kernel.dtype)
         k = ops.reshape(ops.einsum("ayt,bxs,yxcf->tscabf", u, u, kernel), (3, 3, kernel.shape[2], 4 * self.filters))
         x = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="symmetric")   # Bilinear2x repeats the edge
+        frame = self.fold(ops.pad(frame, [[0, 0], [2, 2], [2, 2], [0, 0]], mode="reflect"))
         h = ops.relu(ops.conv(x, ops.cast(k, x.dtype), padding="valid")
-                     + ops.cast(ops.tile(self.hidden_bias, [4]), x.dtype))
+                     + _folded_conv(frame, self.frame_kernel, self.hidden_bias, self.frame_scatter))
         # Mirror at full resolution (mirroring the folded grid would put 2x2 blocks out of order).
         m = self.scatter.shape[0] - 1
         h = self.fold(ops.pad(self.unfold(h), [[0, 0], [m, m], [m, m], [0, 0]], mode="reflect"))
         return self.unfold(_folded_conv(h, self.out_kernel, self.out_bias, self.scatter))
 
-    def compute_output_shape(self, shape):
+    def compute_output_shape(self, x_shape, frame_shape=None):
         grow = lambda d: None if d is None else 2 * d  # noqa: E731
-        return (shape[0], grow(shape[1]), grow(shape[2]), 3)
+        return (x_shape[0], grow(x_shape[1]), grow(x_shape[2]), 3)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters}
 
 
 # The two bundled designs. "full" is Johnson et al.; "fast" (the live preview on a CPU) runs its
-# body at 1/4 resolution and below: pixel-unshuffle in, 3x3 edges, pixel-shuffle to 1/2 resolution
-# out, then bilinear to full (a x4 shuffle left a visible 4x4 block grid). Its sub-pixel output
-# learns a fine mesh, which the grid filter removes (antialias=1; subpixel=0 instead came out
-# blurry with 8-px blocks and 2.4x the style loss). Nothing at 1/2 resolution can match a painting's
-# finest strokes (the full network's own output, taken to 1/2 resolution and back, has 7x its style
-# loss), so a small full-resolution DetailStage (detail=4) adds them: 1.42 GFLOP per 640x360 frame
-# against 0.81 (README, "Fast networks"). Both designs resample without aliasing (antialias_body):
-# with the same weights the shipped full Starry Night's output moved with a 1-2 px shift of the
-# picture 4-8x more exactly (less flicker), and the fast Great Wave could unlearn the ring lattice
-# it had locked to its 8-px grid (README, "Less flicker").
+# body at 1/4 resolution and below (3x3 edges, width 16, three residual blocks at 1/8) and draws
+# the picture at full resolution (README, "Fast networks"):
+# - In: the frame low-passed at half resolution (antialias_input, Downsample2x) and folded 2x2, so
+#   the body sees the same picture wherever it falls on the fold's grid (a plain 4x4 fold of the
+#   full-resolution frame locked strokes to the 8-px grid, or needed a warp term so strong that it
+#   erased them).
+# - Out: 8 feature channels pixel-shuffled to 1/2 resolution (a x4 shuffle left a visible 4x4 block
+#   grid), the grid filter removing the sub-pixel mesh they learn (antialias=1), then a RenderStage
+#   draws RGB from them and from the frame with 3x3 and 5x5 convolutions at full resolution. The
+#   previous fast design up-sampled RGB bilinearly and added a DetailStage (detail=4): nothing drawn
+#   at 1/2 resolution matches a painting's finest strokes (the full network's own output, taken to
+#   1/2 resolution and back, has 7x its style loss): on 64 photos its Starry Night had 5.8x the
+#   full network's style loss, this design's 1.21x, at 1.16x its time (1.81 GFLOP per 640x360
+#   frame against 1.42).
+# Both designs resample without aliasing (antialias_body): with the same weights the shipped full
+# Starry Night's output moved with a 1-2 px shift of the picture 4-8x more exactly (less flicker).
 DESIGNS = {
     "full": dict(width=32, residual_blocks=5, downsamples=2, edge_kernel=9, shuffle=1, smooth=1, subpixel=1,
                  antialias=0, detail=0, antialias_body=1, render=0, antialias_input=0),
     "fast": dict(width=16, residual_blocks=3, downsamples=1, edge_kernel=3, shuffle=4, smooth=2, subpixel=1,
-                 antialias=1, detail=4, antialias_body=1, render=0, antialias_input=0),
+                 antialias=1, detail=0, antialias_body=1, render=8, antialias_input=1),
 }
 
 # Design keys that add no weights: a model can be fine-tuned (--init) across them.
-WEIGHTLESS_KEYS = ("antialias", "antialias_body", "antialias_input")
+WEIGHTLESS_KEYS = ("antialias", "antialias_body")
 # Design keys for which 0 is a valid value (off, or none); every other key is a positive integer.
 MAY_BE_ZERO = ("downsamples", "subpixel", "antialias", "detail", "antialias_body", "render", "antialias_input")
 
@@ -378,8 +418,9 @@ class TransformNet(keras.Model):
     (ConvBlock), so the body cannot lock a pattern to its own grid either. ``render`` > 0 (with
     ``smooth=2``) outputs that many channels at half resolution instead of RGB and draws the
     picture from them at full resolution (RenderStage) instead of up-sampling RGB bilinearly.
-    ``antialias_input=1`` low-passes the frame (GridFilter(shuffle)) before the body folds it, so
-    the body depends less on where the picture falls on the fold's grid.
+    It also reads the frame, at full resolution. ``antialias_input=1`` gives the body the frame
+    low-passed at half resolution (Downsample2x), folded by shuffle / 2: it then depends far less on
+    where the picture falls on the fold's grid, and its first convolution reads 4x fewer channels.
     Input H and W may be anything >= ``self.multiple`` (4 for Johnson et al., 8 for "fast"):
     they are mirrored up to a multiple of it and the output is cropped back to exactly H x W.
     ``metadata`` is a JSON-able dict carried in the model file (see stylecam.modelfile).
@@ -397,15 +438,17 @@ class TransformNet(keras.Model):
         if not smooth_fits(self.shuffle, self.smooth, self.render):
             raise ValueError(f"smooth ({self.smooth}) must be a power of 2 dividing shuffle ({self.shuffle}), "
                              "and 2 with render")
+        if self.antialias_input and self.shuffle % 2:
+            raise ValueError(f"antialias_input needs an even shuffle, not {self.shuffle}")
+        in_shuffle = self.shuffle // 2 if self.antialias_input else self.shuffle
         out_shuffle = self.shuffle // self.smooth if self.subpixel else 1
         head_up = 0 if self.subpixel else (self.shuffle // self.smooth).bit_length() - 1
         self.multiple = self.shuffle * 2 ** self.downsamples
         self.metadata = dict(metadata or {})
         w, d, dt, aa = self.width, self.downsamples, self.dtype_policy, self.antialias_body
         self.blocks = [
-            *([GridFilter(self.shuffle, name="antialias_input", dtype=dt)] if self.shuffle > 1 and self.antialias_input
-              else []),
-            *([PixelUnshuffle(self.shuffle, name="unshuffle", dtype=dt)] if self.shuffle > 1 else []),
+            *([Downsample2x(name="antialias_input", dtype=dt)] if self.antialias_input else []),
+            *([PixelUnshuffle(in_shuffle, name="unshuffle", dtype=dt)] if in_shuffle > 1 else []),
             ConvBlock(w, self.edge_kernel, name="in_conv", dtype=dt),
             *[ConvBlock(w * 2 ** i, 3, stride=2, antialias=aa, name=f"down{i}", dtype=dt) for i in range(1, d + 1)],
             *[ResidualBlock(w * 2 ** d, name=f"res{i + 1}", dtype=dt) for i in range(self.residual_blocks)],
@@ -450,7 +493,7 @@ class TransformNet(keras.Model):
         x = x / 127.5 - 1.0
         y = x
         for block in self.blocks:
-            y = block(y)
+            y = block(y, x) if isinstance(block, RenderStage) else block(y)
         if self.detail_stage is not None:
             y = self.detail_stage(x, y)
         y = (y + 1.0) * 127.5

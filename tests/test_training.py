@@ -133,17 +133,16 @@ def test_fast_design_learns_its_teachers_output(photos, tmp_path):
 
 def test_init_crosses_the_antialiasing_options_which_have_no_weights(photos, tmp_path):
     # A fast network trained without the grid filter or the antialiased body fine-tunes into
-    # the fast design (which has both), here with its input low-passed too: the weights carry
-    # over unchanged.
+    # the fast design (which has both): the weights carry over unchanged.
     cfg = config(photos, tmp_path / "a", steps=2, every=2)
     cfg.design = ",".join(f"{k}={v}" for k, v in {**DESIGNS["fast"], "antialias": 0, "antialias_body": 0}.items())
     train(cfg, progress=False)
     before = load_model(tmp_path / "a" / "tiny.keras")
     cfg = config(photos, tmp_path / "b", steps=2, every=2)
-    cfg.design, cfg.init, cfg.lr = "fast,antialias_input=1", str(tmp_path / "a" / "tiny.keras"), 0.0
+    cfg.design, cfg.init, cfg.lr = "fast", str(tmp_path / "a" / "tiny.keras"), 0.0
     train(cfg, progress=False)
     after = load_model(tmp_path / "b" / "tiny.keras")
-    assert after.design == {**DESIGNS["fast"], "width": 4, "antialias_input": 1}   # one more (weightless) block
+    assert after.design == {**DESIGNS["fast"], "width": 4}
     assert before.design["antialias"] == before.design["antialias_body"] == 0
     for a, b in zip(before.get_weights(), after.get_weights()):
         np.testing.assert_array_equal(a, b)
