@@ -170,6 +170,19 @@ class Bilinear2x(layers.Layer):
         return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
 
 
+def _separable_filter(x, taps, pad: int, stride: int = 1):
+    """``x`` filtered along H, then W, by the fixed ``taps`` after mirroring ``pad`` pixels on each
+    side, keeping every ``stride``-th output: shifted (strided) slices and adds."""
+    for axis in (1, 2):
+        widths = [[0, 0]] * 4
+        widths[axis] = [pad, pad]
+        x = ops.pad(x, widths, mode="reflect")
+        n = (ops.shape(x)[axis] - len(taps)) // stride + 1
+        x = sum(float(t) * (x[:, k:k + stride * n:stride] if axis == 1 else x[:, :, k:k + stride * n:stride])
+                for k, t in enumerate(taps))
+    return x
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class GridFilter(layers.Layer):
     """A fixed low-pass for an x``factor`` sub-pixel output: the separable triangle filter of
@@ -186,18 +199,7 @@ class GridFilter(layers.Layer):
         # convolution instead, the fast network ran at 25 FPS at 640x360 (graph executor, which
         # then measured faster than XLA for it) against 56 FPS this way.
         f = self.factor
-        taps = np.convolve(np.ones(f), np.ones(f)) / f ** 2
-        for axis in (1, 2):
-            pad = [[0, 0]] * 4
-            pad[axis] = [f - 1, f - 1]
-            x = ops.pad(x, pad, mode="reflect")
-            n = ops.shape(x)[axis] - 2 * (f - 1)
-            x = sum(float(t) * self._slice(x, axis, k, n) for k, t in enumerate(taps))
-        return x
-
-    @staticmethod
-    def _slice(x, axis, start, length):
-        return x[:, start:start + length] if axis == 1 else x[:, :, start:start + length]
+        return _separable_filter(x, np.convolve(np.ones(f), np.ones(f)) / f ** 2, pad=f - 1)
 
     def compute_output_shape(self, shape):
         return shape
@@ -217,19 +219,7 @@ class Downsample2x(layers.Layer):
     TAPS = np.convolve(np.convolve(np.ones(4), np.ones(4)), np.ones(2)) / 32
 
     def call(self, x):
-        n = len(self.TAPS)
-        for axis in (1, 2):
-            pad = [[0, 0]] * 4
-            pad[axis] = [n // 2 - 1, n // 2 - 1]
-            x = ops.pad(x, pad, mode="reflect")
-            half = (ops.shape(x)[axis] - n + 2) // 2
-            x = sum(float(t) * self._every_second(x, axis, k, half) for k, t in enumerate(self.TAPS))
-        return x
-
-    @staticmethod
-    def _every_second(x, axis, start, length):
-        stop = start + 2 * length
-        return x[:, start:stop:2] if axis == 1 else x[:, :, start:stop:2]
+        return _separable_filter(x, self.TAPS, pad=len(self.TAPS) // 2 - 1, stride=2)
 
     def compute_output_shape(self, shape):
         half = lambda d: None if d is None else d // 2  # noqa: E731
