@@ -81,10 +81,11 @@ def test_bundled_networks_move_with_the_picture(name):
     # a lattice (the fast Great Wave once drew rings on its 8-px grid). Mean squared difference,
     # grey levels^2, between stylize(shift(photo)) and shift(stylize(photo)) away from the border;
     # the shipped networks measure 1.5-100 (full; trained last with the warp term at 100) and
-    # 34-75 (fast, which draw the full networks' strokes at full resolution) (shifts of 1, 2,
-    # 4 px); per-frame controls of the full networks' last stage (warp term off) 4-306, the release
-    # before the antialiased body 1.2-114 (full) and 49-243 (fast); fast networks that read a 4x4
-    # fold of the frame and drew strokes, without the warp term, 318-624.
+    # 22-42 (fast, which draw the full networks' strokes at full resolution; 34-75 with half
+    # their training) (shifts of 1, 2, 4 px); per-frame controls of the full networks' last
+    # stage (warp term off) 4-306, the release before the antialiased body 1.2-114 (full) and
+    # 49-243 (fast); fast networks that read a 4x4 fold of the frame and drew strokes, without
+    # the warp term, 318-624.
     import cv2
 
     photo = cv2.resize(cv2.imread("samples/photos/macaw.jpg")[..., ::-1], (256, 198), interpolation=cv2.INTER_AREA)
@@ -92,4 +93,4 @@ def test_bundled_networks_move_with_the_picture(name):
     base = stylizer.stylize(photo).astype(np.float32)
     for d in (1, 2, 4):
         moved = stylizer.stylize(np.ascontiguousarray(photo[d:, d:])).astype(np.float32)
-        assert np.mean((base[d:, d:] - moved)[16:-16, 16:-16] ** 2) < 110, d
+        assert np.mean((base[d:, d:] - moved)[16:-16, 16:-16] ** 2) < (60 if name.endswith(".fast") else 110), d
