@@ -1,4 +1,8 @@
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 
 import cv2
 import keras
@@ -203,3 +207,52 @@ def test_train_cli_defaults_are_the_library_defaults():
     defaults = LossWeights()
     for term in ("content", "style", "tv", "temporal", "noise"):
         assert params[f"{term}_weight"].default.default == getattr(defaults, term), term
+
+
+JAX_TRAIN = """
+import json, sys
+import keras
+import numpy as np
+from stylecam.modelfile import load_model
+from stylecam.stylizer import Stylizer
+from training.losses import LossWeights
+from training.train import TrainConfig, train
+
+photos, out = sys.argv[1], sys.argv[2]
+losses = []
+
+class Record(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        losses.append(float(logs["total"]))
+
+cfg = TrainConfig(photos + "/../style.png", photos, "tiny", output=out + "/tiny.keras", workdir=out + "/run",
+                  size=32, batch=2, steps=30, lr=5e-3, style_size=64, width=4, checkpoint_every=30,
+                  precision="float32", weights=LossWeights(temporal=100.0))
+train(cfg, progress=False, callbacks=[Record()])
+frame = np.load(out + "/frame.npy")
+np.save(out + "/stylized.npy", Stylizer(load_model(out + "/tiny.keras")).stylize(frame))
+print(json.dumps({"backend": keras.backend.backend(), "losses": losses}))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                    reason="JAX is not installed (pip install jax): the JAX backend cannot be tested")
+def test_training_runs_under_jax_and_its_model_file_runs_under_tensorflow(photos, tmp_path):
+    # The same training code on Keras's JAX backend (how a GPU without TensorFlow trains), with
+    # the warp term's random motions; the model file it writes must give the same pictures here.
+    from stylecam.stylizer import Stylizer
+
+    frame = cv2.imread(str(photos / "p3.png"))[..., ::-1].copy()
+    np.save(tmp_path / "frame.npy", frame)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-c", JAX_TRAIN, str(photos), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax" and len(result["losses"]) == 30
+    assert np.mean(result["losses"][-3:]) < 0.7 * result["losses"][0]
+    model = load_model(tmp_path / "tiny.keras")
+    assert model.metadata["steps"] == 30 and model.metadata["temporal_training"]
+    jax_out = np.load(tmp_path / "stylized.npy")
+    tf_out = Stylizer(model).stylize(frame)
+    assert np.abs(jax_out.astype(int) - tf_out.astype(int)).max() <= 1   # rounding only
