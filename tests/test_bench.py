@@ -1,16 +1,13 @@
 """`stylecam bench`: FLOP counting, precision selection, the report, and the JAX backend."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
+from conftest import needs_jax, run_under_jax
 
 from stylecam import bench, precision
 from stylecam.flops import count_flops
@@ -190,20 +187,15 @@ JAX_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
-                    reason="JAX is not installed (pip install jax): the JAX backend cannot be tested")
+@needs_jax
 def test_network_and_bench_run_under_jax(tiny_net, tiny_stylizer, tmp_path):
     frames = np.stack([bench.test_frame(24, 32, seed) for seed in (1, 2)])
     np.savez(tmp_path / "in.npz", frames=frames, **{f"w{i}": w for i, w in enumerate(tiny_net.get_weights())})
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp_path / "in.npz"), str(tmp_path / "out.npy")],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = run_under_jax(JAX_SCRIPT, tmp_path / "in.npz", tmp_path / "out.npy")
     jax_out = np.load(tmp_path / "out.npy")
     tf_out = tiny_stylizer.stylize_batch(frames)
     assert jax_out.shape == frames.shape and jax_out.dtype == np.uint8
     assert np.abs(jax_out.astype(int) - tf_out.astype(int)).max() <= 1   # rounding only
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["backend"] == "jax"
     row = result["row"]
     assert row["status"] == "ok" and row["network"]["fps_median"] > 0 and row["pipeline"]["fps"] > 0

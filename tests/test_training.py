@@ -1,13 +1,10 @@
-import importlib.util
 import json
-import os
-import subprocess
-import sys
 
 import cv2
 import keras
 import numpy as np
 import pytest
+from conftest import needs_jax, run_under_jax
 
 from stylecam.errors import UserError
 from stylecam.modelfile import file_sha256, load_model
@@ -235,8 +232,7 @@ print(json.dumps({"backend": keras.backend.backend(), "losses": losses}))
 """
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
-                    reason="JAX is not installed (pip install jax): the JAX backend cannot be tested")
+@needs_jax
 def test_training_runs_under_jax_and_its_model_file_runs_under_tensorflow(photos, tmp_path):
     # The same training code on Keras's JAX backend (how a GPU without TensorFlow trains), with
     # the warp term's random motions; the model file it writes must give the same pictures here.
@@ -244,11 +240,7 @@ def test_training_runs_under_jax_and_its_model_file_runs_under_tensorflow(photos
 
     frame = cv2.imread(str(photos / "p3.png"))[..., ::-1].copy()
     np.save(tmp_path / "frame.npy", frame)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", JAX_TRAIN, str(photos), str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_under_jax(JAX_TRAIN, photos, tmp_path)
     assert result["backend"] == "jax" and len(result["losses"]) == 30
     assert np.mean(result["losses"][-3:]) < 0.7 * result["losses"][0]
     model = load_model(tmp_path / "tiny.keras")
