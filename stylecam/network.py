@@ -367,8 +367,8 @@ class RenderStage(layers.Layer):
 #   previous fast design up-sampled RGB bilinearly and added a DetailStage (detail=4): nothing drawn
 #   at 1/2 resolution matches a painting's finest strokes (the full network's own output, taken to
 #   1/2 resolution and back, has 7x its style loss): on 64 photos its Starry Night had 5.8x the
-#   full network's style loss, this design's 1.21x, at 1.16x its time (1.81 GFLOP per 640x360
-#   frame against 1.42).
+#   full network's style loss, this design's 0.87x (Great Wave: 8.4x and 1.15x), at 1.16x its time
+#   (1.81 GFLOP per 640x360 frame against 1.42).
 # Both designs resample without aliasing (antialias_body): with the same weights the shipped full
 # Starry Night's output moved with a 1-2 px shift of the picture 4-8x more exactly (less flicker).
 DESIGNS = {
@@ -482,12 +482,19 @@ class TransformNet(keras.Model):
         # Centre the input range; the network learns in roughly [-1, 1].
         x = x / 127.5 - 1.0
         y = x
-        for block in self.blocks:
-            y = block(y, x) if isinstance(block, RenderStage) else block(y)
-        if self.detail_stage is not None:
-            y = self.detail_stage(x, y)
+        for _, stage in self.stages():
+            y = stage(y, x)
         y = (y + 1.0) * 127.5
         return ops.cast(y[:, :h, :w, :], "float32")
+
+    def stages(self) -> list:
+        """``(layer, fn(y, frame))`` for each stage call() runs on the normalised frame, in order:
+        the render and detail stages read the frame as well as the output so far."""
+        stages = [(b, (lambda y, frame, b=b: b(y, frame)) if isinstance(b, RenderStage) else (lambda y, frame, b=b: b(y)))
+                  for b in self.blocks]
+        if self.detail_stage is not None:
+            stages.append((self.detail_stage, lambda y, frame: self.detail_stage(frame, y)))
+        return stages
 
     def padded_side(self, side):
         """The side the network computes at for an input side (see call)."""

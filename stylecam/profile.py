@@ -24,14 +24,8 @@ def profile_blocks(net, width: int, height: int, repeats: int = 3, engine: str =
     h, w = net.padded_side(height), net.padded_side(width)
     x = ops.convert_to_tensor(np.random.default_rng(0).uniform(-1, 1, (1, h, w, 3)).astype("float32"))
     frame, rows = x, []
-    from .network import RenderStage
-
-    # The render and detail stages read the frame as well as the output so far.
-    stages = [(b, (lambda y, b=b: b(y, frame)) if isinstance(b, RenderStage) else b.__call__) for b in net.blocks]
-    if net.detail_stage is not None:
-        stages.append((net.detail_stage, lambda y: net.detail_stage(frame, y)))
-    for block, fn in stages:
-        run = compile_fn(fn, engine)
+    for block, stage in net.stages():
+        run = compile_fn(lambda y, stage=stage: stage(y, frame), engine)
         y = run(x)
         ops.convert_to_numpy(y)
         best = best_seconds(lambda: ops.convert_to_numpy(run(x)), repeats)
