@@ -40,11 +40,12 @@ def profile_blocks(net, width: int, height: int, repeats: int = 3, engine: str =
 
 
 def format_profile(label: str, width: int, height: int, rows: list[dict]) -> list[str]:
+    b = max([12, *(len(r["block"]) + 2 for r in rows)])   # "antialias_input" is 15 characters
     lines = [f"profile of {label} at {width}x{height} (each block alone, best of runs):",
-             f"  {'block':<12}{'kind':<16}{'output':<16}{'ms':>9}{'share':>8}{'GFLOP':>9}{'GFLOP/s':>9}"]
+             f"  {'block':<{b}}{'kind':<16}{'output':<16}{'ms':>9}{'share':>8}{'GFLOP':>9}{'GFLOP/s':>9}"]
     for r in rows:
         shape = "x".join(str(d) for d in r["out_shape"])
-        lines.append(f"  {r['block']:<12}{r['kind']:<16}{shape:<16}{r['ms']:9.1f}{r['share']:8.0%}"
+        lines.append(f"  {r['block']:<{b}}{r['kind']:<16}{shape:<16}{r['ms']:9.1f}{r['share']:8.0%}"
                      f"{r['gflop']:9.2f}{r['gflops']:9.1f}")
-    lines.append(f"  {'sum':<44}{sum(r['ms'] for r in rows):9.1f}")
+    lines.append(f"  {'sum':<{b + 32}}{sum(r['ms'] for r in rows):9.1f}")
     return lines
