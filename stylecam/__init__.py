@@ -1,2 +1,3 @@
 """stylecam: fast neural style transfer for video files and webcams."""
+
 __version__ = "0.1.0"

@@ -3,6 +3,7 @@
 TensorFlow prints absl/cudart lines straight to file descriptor 2 while it loads, which
 would bury stylecam's one-line error messages. Python-level errors still propagate.
 """
+
 import os
 import sys
 
@@ -13,13 +14,13 @@ if "keras" not in sys.modules:
     _saved, _null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(_null, 2)
     try:
-        import keras  # noqa: F401
+        import keras
     finally:
         os.dup2(_saved, 2)
         os.close(_saved)
         os.close(_null)
 
-import keras  # noqa: E402  (already loaded above, or by the caller)
+import keras
 
 if keras.backend.backend() == "tensorflow":
     import logging

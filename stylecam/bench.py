@@ -17,9 +17,10 @@ Precisions other than float32 run as Keras mixed policies (``mixed_bfloat16``,
 the hardware does that math natively (else reported as skipped with the reason; ``emulated``
 measures them anyway), and their output is compared with float32's: the quality criterion is
 PSNR >= ``MIN_PSNR_DB`` (40 dB) on a test frame. ``recommend`` applies the rules of
-``--precision auto`` (stylecam.precision.auto_precision: native, criterion met, and at least 5%
+``--precision auto`` (stylecam.tuning.auto_precision: native, criterion met, and at least 5%
 faster than float32) to the measurements and otherwise says float32.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -36,19 +37,27 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import best_seconds
+from .bench_report import FLAGS_SHOWN
 from .errors import UserError
-from .hardware import backend, cpu_flags, cpu_model, gpu_info, native_bfloat16, uses_gpu
+from .hardware import backend, cpu_flags, cpu_model, gpu_info, native_bfloat16, select_device, uses_gpu
+from .stylizer import Stylizer, best_seconds, compile_fn
+from .tuning import (
+    MARGIN,
+    MIN_PSNR_DB,
+    PRECISIONS,
+    choose_engine,
+    inference_net,
+    precision_unsupported,
+    quality_psnr,
+    test_frame,
+)
 
-from .precision import (MIN_PSNR_DB, POLICIES, PRECISIONS, REDUCED_MARGIN, inference_net,  # noqa: F401
-                        precision_unsupported, psnr, quality_psnr, test_frame)
 DEFAULT_SIZES = "640x360,1280x720"
-FLAGS_SHOWN = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
-               "amx_tile", "amx_bf16", "amx_fp16", "amx_int8")
-UNTRAINED = "untrained"   # untrained[-WIDTH[xBLOCKS]]: Johnson et al. is width 32, 5 blocks
+UNTRAINED = "untrained"  # untrained[-WIDTH[xBLOCKS]]: Johnson et al. is width 32, 5 blocks
 
 
 # ---------------------------------------------------------------- options
+
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
     """'640x360,1280x720' -> [(640, 360), (1280, 720)] (width, height)."""
@@ -94,28 +103,29 @@ def _items(text: str) -> list[str]:
 
 @dataclass
 class BenchConfig:
-    sizes: list = field(default_factory=lambda: parse_sizes(DEFAULT_SIZES))   # (width, height)
+    sizes: list = field(default_factory=lambda: parse_sizes(DEFAULT_SIZES))  # (width, height)
     batches: list = field(default_factory=lambda: [1])
     precisions: list = field(default_factory=lambda: list(PRECISIONS))
-    styles: list = field(default_factory=lambda: [None])   # None: untrained Johnson network
+    styles: list = field(default_factory=lambda: [None])  # None: the untrained full network
     repeats: int = 5
     warmup: int = 1
     pipeline: bool = True
     pipeline_frames: int = 16
-    video: str | None = None        # a given clip for the pipeline (else a generated one)
-    emulated: bool = False          # measure precisions the hardware only emulates
+    video: str | None = None  # a given clip for the pipeline (else a generated one)
+    emulated: bool = False  # measure precisions the hardware only emulates
     min_psnr: float = MIN_PSNR_DB
     peak: bool = True
-    peak_max_n: int | None = None   # largest matmul side for the peak (default 4096 CPU, 16384 GPU)
-    threads: int = 0                # TensorFlow intra-op threads; 0 = its default
+    peak_max_n: int | None = None  # largest matmul side for the peak (default 4096 CPU, 16384 GPU)
+    threads: int = 0  # TensorFlow intra-op threads; 0 = its default
     device: str = "auto"
     progress: bool = True
-    engines: list = field(default_factory=lambda: ["auto"])   # graph, xla, auto (stylecam.engine)
+    engines: list = field(default_factory=lambda: ["auto"])  # graph, xla, auto (stylecam.tuning)
 
     @classmethod
-    def from_options(cls, size=DEFAULT_SIZES, batch="1", precision=",".join(PRECISIONS), style=None,
-                     **kw) -> "BenchConfig":
-        styles = list(style or []) or [None]   # repeatable; not split on commas (design specs have them)
+    def from_options(
+        cls, size=DEFAULT_SIZES, batch="1", precision=",".join(PRECISIONS), style=None, **kw
+    ) -> BenchConfig:
+        styles = list(style or []) or [None]  # repeatable; not split on commas
         engines = _items(kw.pop("engine", "auto"))
         if not engines or any(e not in ("auto", "graph", "xla") for e in engines):
             raise UserError("--engine: use auto, graph or xla (comma-separated)")
@@ -130,6 +140,7 @@ class BenchConfig:
 
 # ---------------------------------------------------------------- the machine
 
+
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -139,27 +150,37 @@ def _version(dist: str) -> str | None:
 
 def thread_settings() -> dict:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    info = {"usable_cpus": usable, "logical_cpus": os.cpu_count(),
-            "env": {k: os.environ[k] for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-                                                "OMP_NUM_THREADS", "XLA_FLAGS") if k in os.environ}}
+    info = {
+        "usable_cpus": usable,
+        "logical_cpus": os.cpu_count(),
+        "env": {
+            k: os.environ[k]
+            for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "XLA_FLAGS")
+            if k in os.environ
+        },
+    }
     if backend() == "tensorflow":
         import tensorflow as tf
+
         intra = tf.config.threading.get_intra_op_parallelism_threads()
         inter = tf.config.threading.get_inter_op_parallelism_threads()
-        for key, set_value, var in (("intra_op", intra, "TF_NUM_INTRAOP_THREADS"),
-                                    ("inter_op", inter, "TF_NUM_INTEROP_THREADS")):
+        for key, set_value, var in (
+            ("intra_op", intra, "TF_NUM_INTRAOP_THREADS"),
+            ("inter_op", inter, "TF_NUM_INTEROP_THREADS"),
+        ):
             env = os.environ.get(var, "")
             if set_value:
                 info[key], info[f"{key}_from"] = set_value, "--threads"
             elif env.isdigit() and int(env):
                 info[key], info[f"{key}_from"] = int(env), var
-            else:   # TensorFlow's default: one thread per usable CPU
+            else:  # TensorFlow's default: one thread per usable CPU
                 info[key], info[f"{key}_from"] = usable, "default"
     return info
 
 
 def machine_report() -> dict:
     import keras
+
     flags = cpu_flags()
     return {
         "cpu_model": cpu_model(),
@@ -169,9 +190,14 @@ def machine_report() -> dict:
         "gpus": gpu_info(),
         "uses_gpu": uses_gpu(),
         "backend": backend(),
-        "versions": {"python": platform.python_version(), "keras": keras.__version__,
-                     "tensorflow": _version("tensorflow"), "jax": _version("jax"),
-                     "numpy": np.__version__, "stylecam": _version("stylecam")},
+        "versions": {
+            "python": platform.python_version(),
+            "keras": keras.__version__,
+            "tensorflow": _version("tensorflow"),
+            "jax": _version("jax"),
+            "numpy": np.__version__,
+            "stylecam": _version("stylecam"),
+        },
         "platform": platform.platform(),
     }
 
@@ -183,6 +209,7 @@ def fast_jax_init() -> None:
     values change; a model file's weights replace them anyway. Call before building."""
     if backend() == "jax":
         import jax
+
         jax.config.update("jax_threefry_partitionable", False)
 
 
@@ -191,6 +218,7 @@ def configure(device: str = "auto", threads: int = 0) -> None:
     fast_jax_init()
     if backend() == "jax":
         import jax
+
         if device == "cpu":
             jax.config.update("jax_platforms", "cpu")
         elif device == "gpu" and not uses_gpu():
@@ -198,19 +226,20 @@ def configure(device: str = "auto", threads: int = 0) -> None:
     if backend() != "tensorflow":
         return
     import tensorflow as tf
+
     # A fresh Stylizer per case is deliberate (compile time measured each time): quiet
     # TensorFlow's warning about retracing.
     tf.get_logger().setLevel("ERROR")
-    from .process import select_device
     select_device(device)
     if threads:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        except RuntimeError as e:   # the runtime already started
+        except RuntimeError as e:  # the runtime already started
             raise UserError(f"--threads must be set before TensorFlow starts ({e})") from None
 
 
 # ---------------------------------------------------------------- precision
+
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
@@ -219,12 +248,11 @@ def _first_line(e: BaseException) -> str:
 
 # ---------------------------------------------------------------- peak
 
-def measure_peak(precision: str = "float32", target_s: float = 0.1, max_n: int | None = None,
-                 repeats: int = 3) -> dict:
+
+def measure_peak(precision: str = "float32", target_s: float = 0.1, max_n: int | None = None, repeats: int = 3) -> dict:
     """Achieved GFLOP/s of a compiled square ``keras.ops.matmul`` in ``precision``: the matrix
     grows (from 256, doubling) until one product takes ``target_s`` or reaches ``max_n``."""
     from keras import ops
-    from .engine import compile_fn
 
     max_n = max_n or (16384 if uses_gpu() else 4096)
     fn = compile_fn(lambda a, b: ops.sum(ops.cast(ops.matmul(a, b), "float32")), "graph")
@@ -234,36 +262,38 @@ def measure_peak(precision: str = "float32", target_s: float = 0.1, max_n: int |
         a = ops.cast(ops.convert_to_tensor(rng.uniform(-1, 1, (n, n)).astype(np.float32)), precision)
         b = ops.cast(ops.convert_to_tensor(rng.uniform(-1, 1, (n, n)).astype(np.float32)), precision)
         t = time.perf_counter()
-        ops.convert_to_numpy(fn(a, b))        # compile (and run) at this size
+        ops.convert_to_numpy(fn(a, b))  # compile (and run) at this size
         compile_s += time.perf_counter() - t
-        t = best_seconds(lambda: ops.convert_to_numpy(fn(a, b)), 1)
+        t = best_seconds(lambda a=a, b=b: ops.convert_to_numpy(fn(a, b)), 1)
         if t >= target_s or n >= max_n:
             break
         n *= 2
     best = min(t, best_seconds(lambda: ops.convert_to_numpy(fn(a, b)), repeats))
-    return {"precision": precision, "n": n, "seconds": best, "gflops": 2 * n ** 3 / best / 1e9}
+    return {"precision": precision, "n": n, "seconds": best, "gflops": 2 * n**3 / best / 1e9}
 
 
 # ---------------------------------------------------------------- networks and videos
 
+
 def load_bench_net(style: str | None):
     """(label, float32 network) for a bundled style, a model file, or an untrained network:
-    ``untrained`` (Johnson et al.), ``untrained-fast``, ``untrained-WIDTH[xBLOCKS]`` or
-    ``untrained-KEY=VALUE,...`` (a design, see stylecam.network.parse_design)."""
-    from .network import DESIGNS, build_transform_net, parse_design
+    ``untrained`` (the full design), ``untrained-fast``, or ``untrained-WIDTH[xBLOCKS]``
+    (the full design with other sizes)."""
+    from .network import DESIGNS, build_network
+
     if style is None or style.split("-")[0] == UNTRAINED:
-        spec = "" if style is None else style[len(UNTRAINED):].lstrip("-")
+        spec = "" if style is None else style[len(UNTRAINED) :].lstrip("-")
+        if spec in DESIGNS:
+            return f"{UNTRAINED}-{spec}", build_network(spec)
         try:
-            if spec and not spec[0].isdigit():
-                return f"{UNTRAINED}-{spec}", build_transform_net(**parse_design(spec))
             parts = [int(v) for v in spec.lower().split("x")] if spec else [32, 5]
             width, blocks = parts[0], (parts[1] if len(parts) > 1 else 5)
         except (ValueError, IndexError):
-            raise UserError(f"--style {style}: use untrained, untrained-fast, untrained-WIDTH[xBLOCKS] "
-                            f"or untrained-KEY=VALUE,... (keys {', '.join(DESIGNS['full'])})") from None
-        return f"{UNTRAINED}-{width}x{blocks}", build_transform_net(width, blocks)
+            raise UserError(f"--style {style}: use untrained, untrained-fast or untrained-WIDTH[xBLOCKS]") from None
+        return f"{UNTRAINED}-{width}x{blocks}", build_network("full", width=width, residual_blocks=blocks)
     from .modelfile import load_model
     from .styles import resolve_style
+
     path = resolve_style(style)
     return Path(style).stem if path.name != f"{style}.keras" else style, load_model(path)
 
@@ -271,6 +301,7 @@ def load_bench_net(style: str | None):
 def make_video(path, width: int, height: int, frames: int, fps: int = 30, source=None) -> Path:
     """An H.264 clip of ``frames`` frames: ffmpeg's testsrc2 pattern, or ``source`` scaled."""
     from .video_io import ffmpeg_exe
+
     pix = "yuv444p" if width % 2 or height % 2 else "yuv420p"
     if source is None:
         inp = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}"]
@@ -278,9 +309,28 @@ def make_video(path, width: int, height: int, frames: int, fps: int = 30, source
     else:
         inp = ["-i", str(source)]
         vf = ["-vf", f"scale={width}:{height}"]
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *inp, *vf,
-           "-frames:v", str(frames), "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18",
-           "-pix_fmt", pix, str(path)]
+    cmd = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        *inp,
+        *vf,
+        "-frames:v",
+        str(frames),
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-pix_fmt",
+        pix,
+        str(path),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise UserError(f"could not make the benchmark clip: {proc.stderr.strip()[:200]}")
@@ -289,13 +339,20 @@ def make_video(path, width: int, height: int, frames: int, fps: int = 30, source
 
 # ---------------------------------------------------------------- measurements
 
+
 def _stats(seconds: list[float], batch: int) -> dict:
     fps = [batch / s for s in seconds]
     med = statistics.median(fps)
-    return {"fps_median": med, "fps_min": min(fps), "fps_max": max(fps),
-            "ms_per_frame_median": 1e3 / med, "ms_per_frame_min": 1e3 / max(fps),
-            "ms_per_frame_max": 1e3 / min(fps), "runs": len(seconds),
-            "run_seconds": seconds}
+    return {
+        "fps_median": med,
+        "fps_min": min(fps),
+        "fps_max": max(fps),
+        "ms_per_frame_median": 1e3 / med,
+        "ms_per_frame_min": 1e3 / max(fps),
+        "ms_per_frame_max": 1e3 / min(fps),
+        "runs": len(seconds),
+        "run_seconds": seconds,
+    }
 
 
 def bench_network(stylizer, width: int, height: int, batch: int, repeats: int = 5, warmup: int = 1) -> dict:
@@ -322,33 +379,43 @@ def bench_network(stylizer, width: int, height: int, batch: int, repeats: int = 
 def bench_pipeline(stylizer, video: Path, batch: int, workdir: Path) -> dict:
     """Decode -> stylize -> encode ``video`` with ``stylecam convert``'s code and settings."""
     from .convert import convert_video
-    from .process import StyleProcessor
+    from .stylize import StyleProcessor
     from .video_io import EncodeSettings
 
     out = Path(workdir) / f"out-{video.stem}-b{batch}.mp4"
     if out.exists():
         out.unlink()
-    summary = convert_video(video, out, StyleProcessor(stylizer), batch=batch,
-                            settings=EncodeSettings(), progress=False)
+    summary = convert_video(
+        video, out, StyleProcessor(stylizer), batch=batch, settings=EncodeSettings(), progress=False
+    )
     t = summary.times
-    return {"fps": summary.fps, "frames": summary.frames, "seconds": summary.seconds,
-            "busy_s": {"decode": t.source, "network": t.network, "encode": t.sink},
-            "encoder": "libx264 crf 18 preset medium (stylecam convert's defaults)"}
+    return {
+        "fps": summary.fps,
+        "frames": summary.frames,
+        "seconds": summary.seconds,
+        "busy_s": {"decode": t.source, "network": t.network, "encode": t.sink},
+        "encoder": "libx264 crf 18 preset medium (stylecam convert's defaults)",
+    }
 
 
 # ---------------------------------------------------------------- the whole run
 
+
 def run_bench(cfg: BenchConfig) -> dict:
     """Measure everything ``cfg`` asks for; returns the report (JSON-able)."""
     from .flops import COUNTED, count_flops
-    from .stylizer import Stylizer
 
     started = time.perf_counter()
     configure(cfg.device, cfg.threads)
-    report = {"stylecam_bench": 1, "config": _config_dict(cfg), "machine": machine_report(),
-              "flops_counted": COUNTED, "quality_criterion":
-              f"PSNR of the output against float32's on a 256x144 test frame >= {cfg.min_psnr:g} dB",
-              "peak": {}, "results": []}
+    report = {
+        "stylecam_bench": 1,
+        "config": _config_dict(cfg),
+        "machine": machine_report(),
+        "flops_counted": COUNTED,
+        "quality_criterion": f"PSNR of the output against float32's on a 256x144 test frame >= {cfg.min_psnr:g} dB",
+        "peak": {},
+        "results": [],
+    }
     gpu = report["machine"]["uses_gpu"]
     combos = len(cfg.sizes) * len(cfg.batches) * len(cfg.engines)
     bar = _bar(len(cfg.styles) * len(cfg.precisions) * combos, cfg.progress)
@@ -359,9 +426,12 @@ def run_bench(cfg: BenchConfig) -> dict:
                 label, base = load_bench_net(style)
                 arch = {**base.design, "params": int(base.count_params())}
                 for precision in cfg.precisions:
-                    rows = [{"style": label, "arch": arch, "precision": precision, "size": [w, h],
-                             "batch": b, "engine": e} for (w, h) in cfg.sizes for b in cfg.batches
-                            for e in cfg.engines]
+                    rows = [
+                        {"style": label, "arch": arch, "precision": precision, "size": [w, h], "batch": b, "engine": e}
+                        for (w, h) in cfg.sizes
+                        for b in cfg.batches
+                        for e in cfg.engines
+                    ]
                     why = precision_unsupported(precision, gpu)
                     net, q = None, None
                     if why and not cfg.emulated:
@@ -372,19 +442,33 @@ def run_bench(cfg: BenchConfig) -> dict:
                             net = inference_net(base, precision)
                             if precision != "float32":
                                 q = quality_psnr(base, net)
-                        except Exception as e:   # noqa: BLE001
+                        except Exception as e:  # noqa: BLE001
                             skip = f"cannot run in {precision}: {_first_line(e)}"
                     for row in rows:
-                        bar.set_description_str(f"{label} {precision} {row['size'][0]}x{row['size'][1]} "
-                                                f"batch {row['batch']}")
+                        bar.set_description_str(
+                            f"{label} {precision} {row['size'][0]}x{row['size'][1]} batch {row['batch']}"
+                        )
                         if skip:
                             row.update(status="skipped", reason=skip)
                         else:
-                            stylizer = Stylizer(net, engine=row["engine"])
+                            engine = choose_engine(net) if row["engine"] == "auto" else row["engine"]
+                            stylizer = Stylizer(net, engine)
                             row["engine"] = stylizer.engine
-                            row.update(_measure(cfg, report, stylizer, row, precision, q, why,
-                                                videos, Path(tmp), count_flops(base, row["size"][1],
-                                                                               row["size"][0]), bar))
+                            row.update(
+                                _measure(
+                                    cfg,
+                                    report,
+                                    stylizer,
+                                    row,
+                                    precision,
+                                    q,
+                                    why,
+                                    videos,
+                                    Path(tmp),
+                                    count_flops(base, row["size"][1], row["size"][0]),
+                                    bar,
+                                )
+                            )
                         report["results"].append(row)
                         bar.update(1)
     finally:
@@ -397,7 +481,7 @@ def run_bench(cfg: BenchConfig) -> dict:
 def recommend(results: list[dict]) -> dict:
     """Per style, the precision ``--precision auto``'s rules pick from these measurements: the
     fastest (median network FPS, summed over sizes and batches) of those measured natively that
-    meet the quality criterion, if it beats float32 by REDUCED_MARGIN; float32 otherwise."""
+    meet the quality criterion, if it beats float32 by MARGIN; float32 otherwise."""
     out = {}
     for style in dict.fromkeys(r["style"] for r in results):
         speed: dict = {}
@@ -409,7 +493,7 @@ def recommend(results: list[dict]) -> dict:
             speed[r["precision"]] = speed.get(r["precision"], 0.0) + r["network"]["fps_median"]
         reduced = [p for p in speed if p != "float32"]
         best = max(reduced, key=speed.get) if reduced else "float32"
-        if best != "float32" and "float32" in speed and speed[best] * REDUCED_MARGIN <= speed["float32"]:
+        if best != "float32" and "float32" in speed and speed[best] * MARGIN <= speed["float32"]:
             best = "float32"
         out[style] = best
     return out
@@ -424,11 +508,12 @@ def _measure(cfg, report, stylizer, row, precision, q, why, videos, tmp: Path, f
         out["psnr_vs_float32_db"] = None if math.isinf(q) else q
         out["quality_ok"] = q >= cfg.min_psnr
         if not out["quality_ok"]:
-            out["note"] = (out.get("note", "") + "; " if out.get("note") else "") + \
-                f"fails the quality criterion (PSNR {q:.1f} dB < {cfg.min_psnr:g}): would fall back to float32"
+            out["note"] = (
+                out.get("note", "") + "; " if out.get("note") else ""
+            ) + f"fails the quality criterion (PSNR {q:.1f} dB < {cfg.min_psnr:g}): would fall back to float32"
     try:
         net = bench_network(stylizer, w, h, batch, cfg.repeats, cfg.warmup)
-    except Exception as e:   # noqa: BLE001 - e.g. a kernel missing for this precision
+    except Exception as e:  # noqa: BLE001 - e.g. a kernel missing for this precision
         return {"status": "skipped", "reason": f"failed to run: {_first_line(e)}"}
     out["compile_s"], out["warmup_s"] = net.pop("compile_s"), net.pop("warmup_s")
     out["network"] = net
@@ -439,7 +524,7 @@ def _measure(cfg, report, stylizer, row, precision, q, why, videos, tmp: Path, f
                 bar.set_description_str(f"peak matmul {precision}")
             try:
                 report["peak"][precision] = measure_peak(precision, max_n=cfg.peak_max_n)
-            except Exception as e:   # noqa: BLE001
+            except Exception as e:  # noqa: BLE001
                 report["peak"][precision] = {"precision": precision, "error": _first_line(e), "gflops": None}
         peak = report["peak"][precision].get("gflops")
         out["fraction_of_peak"] = out["gflops"] / peak if peak else None
@@ -452,7 +537,7 @@ def _measure(cfg, report, stylizer, row, precision, q, why, videos, tmp: Path, f
             pipe = bench_pipeline(stylizer, videos[key], batch, tmp)
             pipe["ratio_to_network"] = pipe["fps"] / net["fps_median"]
             out["pipeline"] = pipe
-        except Exception as e:   # noqa: BLE001
+        except Exception as e:  # noqa: BLE001
             out["pipeline"] = {"error": _first_line(e)}
     return out
 
@@ -475,84 +560,7 @@ def _config_dict(cfg: BenchConfig) -> dict:
 
 def _bar(total: int, enabled: bool):
     from tqdm import tqdm
-    return tqdm(total=total, unit="case", dynamic_ncols=True, leave=False, file=sys.stderr,
-                disable=None if enabled else True)   # None: off when stderr is not a terminal
 
-
-# ---------------------------------------------------------------- the table
-
-def format_table(report: dict) -> str:
-    m = report["machine"]
-    flags = [f for f, on in m["cpu_flags"].items() if on] or ["none of " + ", ".join(FLAGS_SHOWN[:4])]
-    th = m["threads"]
-    gpus = "; ".join(f"{g.get('name')} {g.get('memory_gib') or '?'} GiB" for g in m["gpus"]) or "no GPU"
-    v = m["versions"]
-    lines = [
-        f"machine: {m['cpu_model']} ({th['usable_cpus']} CPUs usable"
-        + (f", {th['intra_op']} intra-op threads" if "intra_op" in th else "") + f"; {' '.join(flags)})",
-        f"         {gpus}; backend {m['backend']}"
-        + (" on GPU" if m["uses_gpu"] else " on CPU")
-        + f"; keras {v['keras']}" + (f", tensorflow {v['tensorflow']}" if v.get("tensorflow") else "")
-        + (f", jax {v['jax']}" if v.get("jax") else ""),
-    ]
-    for p, pk in report["peak"].items():
-        if pk.get("gflops"):
-            lines.append(f"peak:    {p} matmul {pk['gflops']:.0f} GFLOP/s (n={pk['n']})")
-        else:
-            lines.append(f"peak:    {p} matmul failed: {pk.get('error')}")
-    lines.append(f"FLOPs:   {report['flops_counted']}")
-    lines.append(f"quality: {report['quality_criterion']}")
-    lines.append("")
-    head = ["style", "size", "batch", "precision", "engine", "compile s", "net FPS", "(min-max)", "ms/frame",
-            "pipeline FPS", "GFLOP/frame", "GFLOP/s", "% peak", "PSNR dB"]
-    rows, notes = [], []
-    for r in report["results"]:
-        base = [r["style"], f"{r['size'][0]}x{r['size'][1]}", str(r["batch"]), r["precision"],
-                r.get("engine", "-")]
-        if r["status"] != "ok":
-            skipped = [x for x in report["results"] if (x["style"], x["precision"]) == (r["style"], r["precision"])]
-            if all(x["status"] != "ok" and x["reason"] == r["reason"] for x in skipped):
-                if r is skipped[0]:   # one line for a precision skipped at every size and batch
-                    rows.append([r["style"], "all", "all", r["precision"], "-", f"skipped: {r['reason']}"])
-                continue
-            rows.append(base + [f"skipped: {r['reason']}"])
-            continue
-        n = r["network"]
-        pipe = r.get("pipeline")
-        if pipe is None:
-            pipe_s = "-"
-        elif "error" in pipe:
-            pipe_s = "error"
-            notes.append(f"{' '.join(base)}: pipeline failed: {pipe['error']}")
-        else:
-            pipe_s = f"{pipe['fps']:.2f} ({pipe['ratio_to_network']:.0%})"
-        frac = r.get("fraction_of_peak")
-        q = r.get("psnr_vs_float32_db", "-") if "psnr_vs_float32_db" in r else "-"
-        rows.append(base + [f"{r['compile_s']:.1f}", f"{n['fps_median']:.2f}",
-                            f"({n['fps_min']:.2f}-{n['fps_max']:.2f})", f"{n['ms_per_frame_median']:.0f}",
-                            pipe_s, f"{r['gflop_per_frame']:.3g}", f"{r['gflops']:.3g}",
-                            f"{frac:.0%}" if frac is not None else "-",
-                            "inf" if q is None else (f"{q:.1f}" if isinstance(q, float) else q)])
-        if r.get("note"):
-            notes.append(f"{' '.join(base)}: {r['note']}")
-    widths = [max(len(head[i]), *(len(x[i]) for x in rows if len(x) > i and len(x) == len(head)))
-              if rows else len(head[i]) for i in range(len(head))]
-    fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    lines.append(fmt(head))
-    for x in rows:
-        lines.append(fmt(x) if len(x) == len(head) else fmt(x[:-1]) + "  " + x[-1])
-    lines.extend(["", *notes] if notes else [])
-    for style, p in report.get("recommended", {}).items():
-        lines.append(f"precision to use for {style} here: {p} (fastest measured natively within the quality criterion)")
-    if report["config"]["pipeline"]:
-        lines.append(f"({report['total_s']:.0f} s; pipeline = decode, stylize, encode of a "
-                     f"{report['config']['pipeline_frames']}+ frame H.264 clip as `stylecam convert` does it; "
-                     "% in brackets: of the network-alone FPS)")
-    else:
-        lines.append(f"({report['total_s']:.0f} s; network alone)")
-    return "\n".join(lines)
-
-
-def to_json(report: dict) -> str:
-    import json
-    return json.dumps(report, indent=2, default=str)
+    return tqdm(
+        total=total, unit="case", dynamic_ncols=True, leave=False, file=sys.stderr, disable=None if enabled else True
+    )  # None: off when stderr is not a terminal

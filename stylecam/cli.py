@@ -1,23 +1,28 @@
 """The `stylecam` command: a thin Typer layer over the library."""
+
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import Optional
-
 
 import typer
 
 from .errors import UserError
 from .live import KEYS_HELP
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Neural style transfer for video files and webcams.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Neural style transfer for video files and webcams.",
+)
 _state = {"debug": False}
-PRECISION_HELP = ("auto, float32, bfloat16 or float16. auto: a reduced precision only where the hardware "
-                  "computes it natively, the output stays within 40 dB PSNR of float32's, and it runs at "
-                  "least 5% faster (measured once per machine and network).")
+PRECISION_HELP = (
+    "auto, float32, bfloat16 or float16. auto: a reduced precision only where the hardware "
+    "computes it natively, the output stays within 40 dB PSNR of float32's, and it runs at "
+    "least 5% faster (measured once per machine and network)."
+)
 
 
 @app.callback()
@@ -34,8 +39,7 @@ def quiet_native_stderr():
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)
     os.close(null)
-    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
-                           errors="backslashreplace")
+    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="backslashreplace")
 
 
 def run():
@@ -54,7 +58,7 @@ def run():
         sys.exit(130)
 
 
-DISTILL_WEIGHT = 1000.0   # the teacher term (~1e3 px^2 early) then outweighs content and style (~1e5)
+DISTILL_WEIGHT = 1000.0  # the teacher term (~1e3 px^2 early) then outweighs content and style (~1e5)
 
 
 @app.command()
@@ -62,8 +66,8 @@ def train(
     style_image: Path = typer.Argument(..., help="The painting to learn."),
     content: Path = typer.Option(..., "--content", help="Folder of training photos."),
     name: str = typer.Option(..., "--name", help="Style name, e.g. starry-night."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Model file (default NAME.keras)."),
-    workdir: Optional[Path] = typer.Option(None, help="Checkpoints, TensorBoard logs, previews (default runs/NAME)."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Model file (default NAME.keras)."),
+    workdir: Path | None = typer.Option(None, help="Checkpoints, TensorBoard logs, previews (default runs/NAME)."),
     steps: int = typer.Option(4000, help="Training steps (a multiple of --checkpoint-every)."),
     size: int = typer.Option(256, help="Training crop size in pixels."),
     batch: int = typer.Option(4, help="Photos per step."),
@@ -72,30 +76,39 @@ def train(
     content_weight: float = typer.Option(1.0),
     style_weight: float = typer.Option(10.0),
     tv_weight: float = typer.Option(1.0),
-    temporal_weight: float = typer.Option(100.0, help="Weight of the warp-consistency (flicker) term "
-                                          "(0 = off: steps about 1.5x faster, more flicker; see "
-                                          "training/temporal.py)."),
-    noise_weight: float = typer.Option(0.0, help="Weight of the input-noise stability term; "
-                                       "0 = off, 4000 suggested (see training/temporal.py)."),
-    design: str = typer.Option("full", "--design", help="full (Johnson et al.), fast (the light network "
-                               "for live preview on a CPU; give it a --teacher), either followed by "
-                               ",key=value,... overrides, or key=value,... over full (keys "
-                               "width, residual_blocks, downsamples, edge_kernel, shuffle, smooth, subpixel, "
-                               "antialias, detail, antialias_body; e.g. fast,detail=8)."),
-    teacher: Optional[str] = typer.Option(None, "--teacher", help="A trained model of this style (bundled name "
-                                          "or .keras file) whose output the network learns to match."),
-    distill_weight: float = typer.Option(DISTILL_WEIGHT, "--distill-weight",
-                                         help="Weight of the squared pixel difference to the --teacher's output."),
-    width: Optional[int] = typer.Option(None, help="Channels of the first stage (default: the design's; "
-                                        "32 = Johnson et al.)."),
+    temporal_weight: float = typer.Option(
+        100.0,
+        help="Weight of the warp-consistency (flicker) term "
+        "(0 = off: steps about 1.5x faster, more flicker; see "
+        "training/temporal.py).",
+    ),
+    noise_weight: float = typer.Option(
+        0.0, help="Weight of the input-noise stability term; 0 = off, 4000 suggested (see training/temporal.py)."
+    ),
+    design: str = typer.Option(
+        "full",
+        "--design",
+        help="full (Johnson et al.) or fast (the light network for live preview on a CPU; give it a --teacher).",
+    ),
+    teacher: str | None = typer.Option(
+        None,
+        "--teacher",
+        help="A trained model of this style (bundled name or .keras file) whose output the network learns to match.",
+    ),
+    distill_weight: float = typer.Option(
+        DISTILL_WEIGHT, "--distill-weight", help="Weight of the squared pixel difference to the --teacher's output."
+    ),
     precision: str = typer.Option("auto", help="float32, bfloat16 or auto (bfloat16 where native)."),
     checkpoint_every: int = typer.Option(100, help="Steps between checkpoints."),
     seed: int = typer.Option(0),
-    vgg_weights: Optional[Path] = typer.Option(None, help="VGG16 weights file (.npz, .h5, .onnx, .whl)."),
+    vgg_weights: Path | None = typer.Option(None, help="VGG16 weights file (.npz, .h5, .onnx, .whl)."),
     title: str = typer.Option("", help="Painting title, for `stylecam styles`."),
     artist: str = typer.Option("", help="Painter, for `stylecam styles`."),
-    init: Optional[str] = typer.Option(None, "--init", help="Start from this model's weights (bundled "
-                                       "name or .keras file): continue or fine-tune a style."),
+    init: str | None = typer.Option(
+        None,
+        "--init",
+        help="Start from this model's weights (bundled name or .keras file): continue or fine-tune a style.",
+    ),
 ):
     """Train a fast style network for one painting (resumes from its checkpoint)."""
     for p, what in [(style_image, "style image"), (content, "content folder")]:
@@ -107,44 +120,68 @@ def train(
         raise UserError("--precision must be float32, bfloat16 or auto")
     if temporal_weight < 0 or noise_weight < 0 or distill_weight < 0:
         raise UserError("--temporal-weight, --noise-weight and --distill-weight must be >= 0")
-    from .network import parse_design
-    try:
-        parse_design(design)
-    except ValueError as e:
-        raise UserError(f"--{e}") from None
+    if design not in ("full", "fast"):
+        raise UserError(f"--design must be full or fast, not {design!r}")
     from training.losses import LossWeights
-    from training.train import TrainConfig, train as run_training
+    from training.train import TrainConfig
+    from training.train import train as run_training
 
-    cfg = TrainConfig(str(style_image), str(content), name, str(output) if output else None,
-                      str(workdir) if workdir else None, size, batch, steps, lr, style_size,
-                      LossWeights(content_weight, style_weight, tv_weight, temporal_weight, noise_weight,
-                                  distill_weight if teacher else 0.0),
-                      design, width, precision,
-                      checkpoint_every, seed=seed, vgg_weights=str(vgg_weights) if vgg_weights else None,
-                      title=title, artist=artist,
-                      init=str(_style_path(init)) if init else None,
-                      teacher=str(_style_path(teacher)) if teacher else None)
+    cfg = TrainConfig(
+        str(style_image),
+        str(content),
+        name,
+        str(output) if output else None,
+        str(workdir) if workdir else None,
+        size,
+        batch,
+        steps,
+        lr,
+        style_size,
+        LossWeights(
+            content_weight, style_weight, tv_weight, temporal_weight, noise_weight, distill_weight if teacher else 0.0
+        ),
+        design,
+        None,
+        precision,
+        checkpoint_every,
+        seed=seed,
+        vgg_weights=str(vgg_weights) if vgg_weights else None,
+        title=title,
+        artist=artist,
+        init=str(_style_path(init)) if init else None,
+        teacher=str(_style_path(teacher)) if teacher else None,
+    )
     summary = run_training(cfg)
-    typer.echo(f"wrote {summary['model']} (preview {summary['preview']}); final losses "
-               + ", ".join(f"{k} {v:.4g}" for k, v in summary["final_losses"].items()))
+    typer.echo(
+        f"wrote {summary['model']} (preview {summary['preview']}); final losses "
+        + ", ".join(f"{k} {v:.4g}" for k, v in summary["final_losses"].items())
+    )
 
 
 def _style_path(style: str) -> Path:
     from .styles import resolve_style
+
     return resolve_style(style)
 
 
 @app.command()
 def styles():
     """List the bundled styles."""
-    from .modelfile import load_model
+    from .modelfile import read_metadata
     from .styles import bundled_styles
 
     rows = [("NAME", "QUALITY", "PAINTING", "ARTIST", "TRAINED AT")]
     for s in bundled_styles():
-        meta = load_model(s.path).metadata
-        rows.append((s.name, s.quality, meta.get("title", ""), meta.get("artist", ""),
-                     f"{meta.get('train_size', '?')} px, {meta.get('steps', '?')} steps"))
+        meta = read_metadata(s.path)
+        rows.append(
+            (
+                s.name,
+                s.quality,
+                meta.get("title", ""),
+                meta.get("artist", ""),
+                f"{meta.get('train_size', '?')} px, {meta.get('steps', '?')} steps",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
@@ -162,7 +199,7 @@ def paint(
     content_weight: float = typer.Option(1.0),
     style_weight: float = typer.Option(10.0),
     tv_weight: float = typer.Option(1.0),
-    vgg_weights: Optional[Path] = typer.Option(None, help="VGG16 weights file."),
+    vgg_weights: Path | None = typer.Option(None, help="VGG16 weights file."),
     overwrite: bool = typer.Option(False, help="Replace an existing output."),
 ):
     """Gatys et al.: optimise one image against the style (slow; the quality reference)."""
@@ -177,9 +214,14 @@ def paint(
     from training.losses import LossWeights
 
     net = vgg.build_vgg_features(vgg.load_vgg_weights(vgg_weights))
-    image, terms = run_paint(resize_long_side(photo, size), resize_long_side(painting, style_size),
-                             net, steps=steps, lr=lr,
-                             weights=LossWeights(content_weight, style_weight, tv_weight))
+    image, terms = run_paint(
+        resize_long_side(photo, size),
+        resize_long_side(painting, style_size),
+        net,
+        steps=steps,
+        lr=lr,
+        weights=LossWeights(content_weight, style_weight, tv_weight),
+    )
     write_image(output, image)
     typer.echo(f"wrote {output}; losses " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items()))
 
@@ -187,63 +229,78 @@ def paint(
 @app.command()
 def convert(
     input: Path = typer.Argument(..., help="A video, an image, or a folder of images."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output",
-                                          help="Output file or folder (default INPUT-STYLE.mp4 / .png ...)."),
-    style: Optional[str] = typer.Option(None, "--style", help="Bundled style name or a .keras model file."),
-    max_size: Optional[int] = typer.Option(None, "--max-size", min=8,
-                                           help="Stylize at this long side (faster); the output keeps the input's size."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Output file or folder (default INPUT-STYLE.mp4 / .png ...)."
+    ),
+    style: str | None = typer.Option(None, "--style", help="Bundled style name or a .keras model file."),
+    max_size: int | None = typer.Option(
+        None, "--max-size", min=8, help="Stylize at this long side (faster); the output keeps the input's size."
+    ),
     strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0, help="Blend with the original: 0..1."),
     preserve_color: bool = typer.Option(False, "--preserve-color", help="Keep the input's colours."),
     batch: int = typer.Option(4, "--batch", min=1, help="Frames per network call."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    quality: str = typer.Option("full", "--quality", help="full (the default here) or fast: a bundled style's "
-                                "light network, many times faster, a little less detailed."),
+    quality: str = typer.Option(
+        "full",
+        "--quality",
+        help="full (the default here) or fast: a bundled style's "
+        "light network, many times faster, a little less detailed.",
+    ),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower = better, bigger)."),
     preset: str = typer.Option("medium", "--preset", help="x264 speed preset (ultrafast .. veryslow)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
 ):
     """Stylize a video (H.264, audio copied, timing and size kept), an image, or a folder of images."""
     from .convert import convert_path, default_output
-    from .process import Look, StyleProcessor, check_quality, load_stylizer, select_device
+    from .hardware import select_device
+    from .styles import DEFAULT_STYLE
+    from .stylize import Look, StyleProcessor, check_quality, load_stylizer
     from .video_io import EncodeSettings
 
-    from .styles import DEFAULT_STYLE
     out = output or default_output(input, Path(style).stem if style else DEFAULT_STYLE)
 
     def processor():
         select_device(device)
-        return StyleProcessor(load_stylizer(style, check_quality(quality, ("full", "fast")), precision),
-                              Look(strength, preserve_color, max_size))
+        return StyleProcessor(
+            load_stylizer(style, check_quality(quality, ("full", "fast")), precision),
+            Look(strength, preserve_color, max_size),
+        )
 
-    summary = convert_path(input, out, processor, batch=batch, overwrite=overwrite,
-                           settings=EncodeSettings(crf, preset))
+    summary = convert_path(
+        input, out, processor, batch=batch, overwrite=overwrite, settings=EncodeSettings(crf, preset)
+    )
     typer.echo(summary.line())
 
 
 @app.command(epilog=KEYS_HELP)
 def live(
     camera: int = typer.Option(0, "--camera", help="Camera index."),
-    source: Optional[str] = typer.Option(None, "--source", help="A video file or stream URL instead of a camera."),
-    style: Optional[str] = typer.Option(None, "--style", help="First style: bundled name or .keras file."),
-    max_size: Optional[int] = typer.Option(None, "--max-size", min=8, help="Stylize at this long side (faster)."),
+    source: str | None = typer.Option(None, "--source", help="A video file or stream URL instead of a camera."),
+    style: str | None = typer.Option(None, "--style", help="First style: bundled name or .keras file."),
+    max_size: int | None = typer.Option(None, "--max-size", min=8, help="Stylize at this long side (faster)."),
     strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0),
     preserve_color: bool = typer.Option(False, "--preserve-color"),
-    record: Optional[Path] = typer.Option(None, "--record", help="Record to this MP4 from the start."),
+    record: Path | None = typer.Option(None, "--record", help="Record to this MP4 from the start."),
     no_window: bool = typer.Option(False, "--no-window", help="No display (servers): needs --record."),
     loop: bool = typer.Option(False, "--loop", help="Loop a --source file."),
-    duration: Optional[float] = typer.Option(None, "--duration", help="Stop after this many seconds."),
+    duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
     snapshot_dir: Path = typer.Option(Path("."), "--snapshot-dir", help="Where s saves snapshots."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    quality: str = typer.Option("auto", "--quality", help="full, fast, or auto: the bundled styles' fast "
-                                "networks without a GPU (real time on a laptop CPU), the full ones with one."),
+    quality: str = typer.Option(
+        "auto",
+        "--quality",
+        help="full, fast, or auto: the bundled styles' fast "
+        "networks without a GPU (real time on a laptop CPU), the full ones with one.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --record file."),
 ):
     """Live stylized preview of a webcam (or a file) in a window."""
+    from .hardware import select_device
     from .live import Capture, LiveOptions, LiveSession, NoWindow, Window, style_list
-    from .process import Look, check_quality, live_quality, load_stylizer, select_device
     from .styles import DEFAULT_STYLE, bundled_styles
+    from .stylize import Look, check_quality, live_quality, load_stylizer
 
     if no_window and record is None:
         raise UserError("--no-window needs --record FILE (there is nothing else to do with the frames)")
@@ -253,28 +310,39 @@ def live(
     styles = style_list(style or (DEFAULT_STYLE if DEFAULT_STYLE in bundled else None), bundled)
     select_device(device)
     quality = live_quality(check_quality(quality, ("auto", "full", "fast")))
-    typer.echo(f"live: {quality} networks" + (" (no GPU; --quality full for the full ones)"
-                                                if quality == "fast" else ""), err=True)
-    session = LiveSession(capture, styles, lambda s: load_stylizer(s, quality, precision), display,
-                          Look(strength, preserve_color, max_size),
-                          LiveOptions(record, snapshot_dir, duration, overwrite),
-                          log=lambda m: typer.echo(m, err=True))
+    typer.echo(
+        f"live: {quality} networks" + (" (no GPU; --quality full for the full ones)" if quality == "fast" else ""),
+        err=True,
+    )
+    session = LiveSession(
+        capture,
+        styles,
+        lambda s: load_stylizer(s, quality, precision),
+        display,
+        Look(strength, preserve_color, max_size),
+        LiveOptions(record, snapshot_dir, duration, overwrite),
+        log=lambda m: typer.echo(m, err=True),
+    )
     shown = session.run()
-    typer.echo(f"{shown} frames shown at {session.steady_fps:.1f} fps after the first, "
-               f"{session.dropped} dropped (newest frame wins)", err=True)
+    typer.echo(
+        f"{shown} frames shown at {session.steady_fps:.1f} fps after the first, "
+        f"{session.dropped} dropped (newest frame wins)",
+        err=True,
+    )
 
 
 @app.command()
 def evaluate(
     model: str = typer.Option(..., "--model", help="Bundled style name or a .keras model file."),
     video: list[Path] = typer.Option([], "--video", help="A video to measure E_warp on (repeatable)."),
-    stills: Optional[Path] = typer.Option(None, "--stills", help="Folder of photos for content/style losses."),
-    style_image: Optional[Path] = typer.Option(None, "--style-image", help="The painting (for --stills)."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=2, help="Measure the first N frames."),
-    max_size: Optional[int] = typer.Option(None, "--max-size", min=8,
-                                           help="Scale frames to this long side before stylizing and measuring."),
+    stills: Path | None = typer.Option(None, "--stills", help="Folder of photos for content/style losses."),
+    style_image: Path | None = typer.Option(None, "--style-image", help="The painting (for --stills)."),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=2, help="Measure the first N frames."),
+    max_size: int | None = typer.Option(
+        None, "--max-size", min=8, help="Scale frames to this long side before stylizing and measuring."
+    ),
     size: int = typer.Option(256, "--size", min=8, help="Long side of the stills."),
-    vgg_weights: Optional[Path] = typer.Option(None, help="VGG16 weights file (for --stills)."),
+    vgg_weights: Path | None = typer.Option(None, help="VGG16 weights file (for --stills)."),
     batch: int = typer.Option(4, "--batch", min=1, help="Frames per network call."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
@@ -282,53 +350,91 @@ def evaluate(
     """Measure a model: temporal warping error on videos (Lai et al. 2018), losses on stills."""
     import json
 
-    from .process import select_device
     from training.evaluate import evaluate_model, format_report, json_safe
 
-    select_device(device)
-    report = evaluate_model(model, video, stills, style_image, max_frames, max_size, size,
-                            str(vgg_weights) if vgg_weights else None, batch,
-                            log=lambda m: typer.echo(m, err=True))
-    typer.echo(json.dumps(json_safe(report), indent=2) if json_out else format_report(report))
+    from .hardware import select_device
 
+    select_device(device)
+    report = evaluate_model(
+        model,
+        video,
+        stills,
+        style_image,
+        max_frames,
+        max_size,
+        size,
+        str(vgg_weights) if vgg_weights else None,
+        batch,
+        log=lambda m: typer.echo(m, err=True),
+    )
+    typer.echo(json.dumps(json_safe(report), indent=2) if json_out else format_report(report))
 
 
 @app.command()
 def bench(
     size: str = typer.Option("640x360,1280x720", "--size", help="Frame sizes WIDTHxHEIGHT, comma-separated."),
     batch: str = typer.Option("1", "--batch", help="Batch sizes, comma-separated."),
-    precision: str = typer.Option("float32,bfloat16,float16", "--precision",
-                                  help="Precisions, comma-separated; those the hardware only emulates are skipped."),
-    style: Optional[list[str]] = typer.Option(None, "--style", help="Bundled style, .keras file, or "
-                                              "untrained[-WIDTH[xBLOCKS]] (repeatable; default: untrained 32x5, Johnson et al.)."),
+    precision: str = typer.Option(
+        "float32,bfloat16,float16",
+        "--precision",
+        help="Precisions, comma-separated; those the hardware only emulates are skipped.",
+    ),
+    style: list[str] | None = typer.Option(
+        None,
+        "--style",
+        help="Bundled style, .keras file, or "
+        "untrained[-WIDTH[xBLOCKS]] (repeatable; default: untrained 32x5, Johnson et al.).",
+    ),
     repeats: int = typer.Option(5, "--repeats", min=1, help="Timed runs per case."),
     warmup: int = typer.Option(1, "--warmup", min=0, help="Untimed runs after the first (compiling) call."),
     frames: int = typer.Option(16, "--frames", min=1, help="Frames of the clip for the whole-pipeline figure."),
-    video: Optional[Path] = typer.Option(None, "--video", help="Make that clip from this video (scaled to each --size)."),
+    video: Path | None = typer.Option(None, "--video", help="Make that clip from this video (scaled to each --size)."),
     no_pipeline: bool = typer.Option(False, "--no-pipeline", help="Measure the network alone."),
     emulated: bool = typer.Option(False, "--emulated", help="Measure precisions the hardware only emulates, too."),
     min_psnr: float = typer.Option(40.0, "--min-psnr", help="Quality criterion: PSNR (dB) against float32's output."),
     threads: int = typer.Option(0, "--threads", min=0, help="TensorFlow intra-op threads (0: its default)."),
-    engine: str = typer.Option("auto", "--engine", help="graph (tf.function), xla (jit_compile), or auto "
-                               "(the faster here, measured once and remembered); comma-separated to compare."),
+    engine: str = typer.Option(
+        "auto",
+        "--engine",
+        help="graph (tf.function), xla (jit_compile), or auto "
+        "(the faster here, measured once and remembered); comma-separated to compare.",
+    ),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the table."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the JSON report to this file."),
-    profile: bool = typer.Option(False, "--profile", help="Also time each block of each network alone at "
-                                 "the first --size (float32): where the time goes."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Also write the JSON report to this file."),
+    profile: bool = typer.Option(
+        False,
+        "--profile",
+        help="Also time each block of each network alone at the first --size (float32): where the time goes.",
+    ),
 ):
     """Frames per second of the network alone and of the whole pipeline, with GFLOP/s and % of peak."""
-    from .bench import BenchConfig, format_table, run_bench, to_json
+    from .bench import BenchConfig, run_bench
+    from .bench_report import format_table, to_json
 
-    cfg = BenchConfig.from_options(size, batch, precision, style, repeats=repeats, warmup=warmup,
-                                   pipeline_frames=frames, video=str(video) if video else None,
-                                   pipeline=not no_pipeline, emulated=emulated, min_psnr=min_psnr,
-                                   threads=threads, device=device, engine=engine)
+    cfg = BenchConfig.from_options(
+        size,
+        batch,
+        precision,
+        style,
+        repeats=repeats,
+        warmup=warmup,
+        pipeline_frames=frames,
+        video=str(video) if video else None,
+        pipeline=not no_pipeline,
+        emulated=emulated,
+        min_psnr=min_psnr,
+        threads=threads,
+        device=device,
+        engine=engine,
+    )
     report = run_bench(cfg)
     profile_lines = []
     if profile:
         from .bench import load_bench_net
-        from .profile import format_profile, profile_blocks
+        from .bench_report import format_profile
+        from .profile import profile_blocks
+
         w, h = cfg.sizes[0]
         report["profiles"] = []
         for style in cfg.styles:

@@ -3,6 +3,7 @@
 Outputs are written to a hidden temporary file beside the target and renamed into place
 only when complete. The input is never overwritten; an existing output needs overwrite.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,9 @@ from .atomic import atomic_output
 from .errors import UserError
 from .image_io import IMAGE_SUFFIXES, read_image, read_image_alpha, write_image
 from .pipeline import Pipeline, StageTimes
-from .process import StyleProcessor
+from .stylize import StyleProcessor
 from .video_io import VIDEO_SUFFIXES, EncodeSettings, Frame, VideoReader, VideoWriter, probe
+
 
 @dataclass
 class Summary:
@@ -40,8 +42,10 @@ class Summary:
         if self.times is not None:
             t = self.times
             busy = f"; busy s: decode {t.source:.1f}, network {t.network:.1f}, encode {t.sink:.1f}"
-        return (f"wrote {self.output}: {self.frames} frame{'s' * (self.frames != 1)} in {self.seconds:.1f} s "
-                f"({self.fps:.1f} fps), {what}, {size}{audio}{busy}")
+        return (
+            f"wrote {self.output}: {self.frames} frame{'s' * (self.frames != 1)} in {self.seconds:.1f} s "
+            f"({self.fps:.1f} fps), {what}, {size}{audio}{busy}"
+        )
 
 
 def _size_of(path: Path) -> str:
@@ -80,8 +84,7 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> str:
         if dst.suffix.lower() in IMAGE_SUFFIXES:
             raise UserError(f"{src} is a video: give a video output ({', '.join(VIDEO_SUFFIXES)})")
         if dst.suffix.lower() not in VIDEO_SUFFIXES:
-            raise UserError(f"cannot write video to {dst.name}: use an output ending in "
-                            + ", ".join(VIDEO_SUFFIXES))
+            raise UserError(f"cannot write video to {dst.name}: use an output ending in " + ", ".join(VIDEO_SUFFIXES))
     if kind != "folder" and dst.exists() and not overwrite:
         raise UserError(f"{dst} already exists (use --overwrite to replace it)")
     if not dst.parent.exists():
@@ -91,14 +94,23 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> str:
 
 def _progress(total, desc):
     from tqdm import tqdm
-    return tqdm(total=total, unit="frame", desc=desc, dynamic_ncols=True, leave=False,
-                disable=None)  # None: off when stderr is not a terminal
+
+    return tqdm(
+        total=total, unit="frame", desc=desc, dynamic_ncols=True, leave=False, disable=None
+    )  # None: off when stderr is not a terminal
 
 
 # ---------------------------------------------------------------- the three kinds
 
-def convert_video(src: Path, dst: Path, processor: StyleProcessor, batch: int = 4,
-                  settings: EncodeSettings | None = None, progress: bool = True) -> Summary:
+
+def convert_video(
+    src: Path,
+    dst: Path,
+    processor: StyleProcessor,
+    batch: int = 4,
+    settings: EncodeSettings | None = None,
+    progress: bool = True,
+) -> Summary:
     info = probe(src)
     reader = VideoReader(src, info)
     start = time.perf_counter()
@@ -110,8 +122,15 @@ def convert_video(src: Path, dst: Path, processor: StyleProcessor, batch: int = 
             for frame, out in pipe.results():
                 if writer is None:
                     h, w = out.shape[:2]
-                    writer = VideoWriter(tmp, w, h, frame.time_base, audio_from=src if info.has_audio else None,
-                                         audio_start=info.start, settings=settings)
+                    writer = VideoWriter(
+                        tmp,
+                        w,
+                        h,
+                        frame.time_base,
+                        audio_from=src if info.has_audio else None,
+                        audio_start=info.start,
+                        settings=settings,
+                    )
                 writer.write(out, frame.pts, frame.duration)
                 if bar is not None:
                     bar.update(1)
@@ -127,8 +146,9 @@ def convert_video(src: Path, dst: Path, processor: StyleProcessor, batch: int = 
         finally:
             if bar is not None:
                 bar.close()
-    return Summary(dst, writer.frames, time.perf_counter() - start, writer.width, writer.height,
-                   info.has_audio, pipe.times)
+    return Summary(
+        dst, writer.frames, time.perf_counter() - start, writer.width, writer.height, info.has_audio, pipe.times
+    )
 
 
 def convert_image(src: Path, dst: Path, processor: StyleProcessor) -> Summary:
@@ -139,8 +159,9 @@ def convert_image(src: Path, dst: Path, processor: StyleProcessor) -> Summary:
     return Summary(dst, 1, time.perf_counter() - start, out.shape[1], out.shape[0])
 
 
-def convert_folder(src: Path, dst: Path, processor: StyleProcessor, overwrite: bool = False,
-                   progress: bool = True) -> Summary:
+def convert_folder(
+    src: Path, dst: Path, processor: StyleProcessor, overwrite: bool = False, progress: bool = True
+) -> Summary:
     images = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise UserError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {src}")
@@ -170,13 +191,20 @@ def convert_folder(src: Path, dst: Path, processor: StyleProcessor, overwrite: b
     return Summary(dst, len(images), time.perf_counter() - start, 0, 0, times=pipe.times, files=len(images))
 
 
-def convert_path(src, dst, processor_factory, batch: int = 4, overwrite: bool = False,
-                 settings: EncodeSettings | None = None, progress: bool = True) -> Summary:
+def convert_path(
+    src,
+    dst,
+    processor_factory,
+    batch: int = 4,
+    overwrite: bool = False,
+    settings: EncodeSettings | None = None,
+    progress: bool = True,
+) -> Summary:
     """Check the paths, then build the processor (slow: loads TensorFlow) and convert."""
     src, dst = Path(src), Path(dst)
     kind = check_paths(src, dst, overwrite)
     if kind == "video":
-        probe(src)   # a bad input fails before the model loads
+        probe(src)  # a bad input fails before the model loads
     elif kind == "image":
         read_image(src)
     processor = processor_factory()

@@ -2,24 +2,29 @@
 
 What is counted: every convolution, as ``2 * kH * kW * Cin * Cout * Hout * Wout`` (one
 multiply and one add per weight per output pixel), at the size the network really computes:
-the frame padded by reflection to ``net.multiple`` (``TransformNet.call``), each convolution's
+the frame padded by reflection to ``net.multiple`` (``StyleNet.call``), each convolution's
 input padded by its ``ReflectionPad2D`` and, in the up-sampling blocks, enlarged by the
-up-sampling first; pixel (un)shuffles only move values. The DetailStage's and RenderStage's
-convolutions count as they run them: on 2x2-folded pixels with 4x the channels (4x the
-multiply-adds of the same convolutions at full resolution, many of them by structural zeros).
-Not counted (all element-wise, under 2% of the total for the Johnson network): biases, instance
+up-sampling first; pixel (un)shuffles only move values. The RenderStage's convolutions count as
+it runs them: on 2x2-folded pixels with 4x the channels (4x the multiply-adds of the same
+convolutions at full resolution, many of them by structural zeros).
+Not counted (all element-wise, a small share of the total): biases, instance
 normalisation, ReLU, the residual additions, padding, up-sampling, the fixed filters (GridFilter,
 the input's Downsample2x, the antialiased body's blur and bilinear up-sampling), and the
 uint8 <-> float conversions. The convolutions are the figure that compares with a
 matrix multiply's peak, so they are the one this module reports.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-COUNTED = ("convolutions only: 2*kH*kW*Cin*Cout*Hout*Wout per frame at the padded size "
-           "(frame padded to the network's multiple: 4 for Johnson et al.; reflection padding, up-sampling); "
-           "biases, normalisation, activations, residual adds, padding, resizing and fixed filters not counted")
+from .layers import ConvBlock, Downsample2x, GridFilter, PixelShuffle, PixelUnshuffle, RenderStage, ResidualBlock
+
+COUNTED = (
+    "convolutions only: 2*kH*kW*Cin*Cout*Hout*Wout per frame at the padded size "
+    "(frame padded to the network's multiple; reflection padding, up-sampling); "
+    "biases, normalisation, activations, residual adds, padding, resizing and fixed filters not counted"
+)
 
 
 @dataclass
@@ -67,24 +72,20 @@ def _conv(conv, name: str, h: int, w: int, cin: int) -> tuple[ConvCount, int, in
 def _conv_block(block, name: str, h: int, w: int, c: int, out: list) -> tuple[int, int, int]:
     """ConvBlock: [upsample] -> [blur] -> reflection pad -> conv -> [norm] -> [relu]."""
     if block.up is not None:
-        h, w = h * block.upsample, w * block.upsample
-    pad = block.padding.pad
+        h, w = 2 * h, 2 * w
+    pad = block.pad.pad
     count, h, w = _conv(block.conv, f"{name}.conv", h + 2 * pad, w + 2 * pad, c)
     out.append(count)
     return h, w, count.cout
 
 
 def count_flops(net, height: int, width: int) -> FlopCount:
-    """FLOPs of one ``height`` x ``width`` frame through a built TransformNet."""
-    from .network import (Bilinear2x, ConvBlock, Downsample2x, GridFilter, PixelShuffle, PixelUnshuffle,
-                          RenderStage, ResidualBlock)
+    """FLOPs of one ``height`` x ``width`` frame through a built FullNet or FastNet."""
 
     result = FlopCount(height, width)
     h, w, c = net.padded_side(height), net.padded_side(width), 3
-    for block in net.blocks:
-        if isinstance(block, Bilinear2x):
-            h, w = 2 * h, 2 * w
-        elif isinstance(block, GridFilter):
+    for block, _ in net.stages():
+        if isinstance(block, GridFilter):
             pass
         elif isinstance(block, Downsample2x):
             h, w = h // 2, w // 2
@@ -101,20 +102,18 @@ def count_flops(net, height: int, width: int) -> FlopCount:
                 raise ValueError(f"{block.name}: residual branch changes the shape")
         elif isinstance(block, ConvBlock):
             h, w, c = _conv_block(block, block.name, h, w, c, result.convs)
-        elif isinstance(block, RenderStage):   # three convolutions on the 2x2-folded grid (4x the channels)
+        elif isinstance(block, RenderStage):  # three convolutions on the 2x2-folded grid (4x the channels)
             f, taps = block.filters, block.scatter.shape[0]
-            result.convs.append(ConvCount(f"{block.name}.hidden", (3, 3), c, 4 * f, 1, (h, w), 2 * 9 * c * 4 * f * h * w))
-            result.convs.append(ConvCount(f"{block.name}.frame", (3, 3), 12, 4 * f, 1, (h, w), 2 * 9 * 12 * 4 * f * h * w))
-            result.convs.append(ConvCount(f"{block.name}.out", (taps, taps), 4 * f, 12, 1, (h, w),
-                                          2 * taps * taps * 4 * f * 12 * h * w))
+            result.convs.append(
+                ConvCount(f"{block.name}.hidden", (3, 3), c, 4 * f, 1, (h, w), 2 * 9 * c * 4 * f * h * w)
+            )
+            result.convs.append(
+                ConvCount(f"{block.name}.frame", (3, 3), 12, 4 * f, 1, (h, w), 2 * 9 * 12 * 4 * f * h * w)
+            )
+            result.convs.append(
+                ConvCount(f"{block.name}.out", (taps, taps), 4 * f, 12, 1, (h, w), 2 * taps * taps * 4 * f * 12 * h * w)
+            )
             h, w, c = 2 * h, 2 * w, 3
         else:
             raise ValueError(f"cannot count the FLOPs of a {type(block).__name__} layer")
-    stage = net.detail_stage
-    if stage is not None:   # DetailStage: mirrored by 4 pixels, folded 2x2 (4x the channels), two 3x3 convs
-        h, w = h // 2 + 4, w // 2 + 4
-        for name, cin, cout in (("detail.hidden", 6, stage.filters), ("detail.out", stage.filters, 3)):
-            h, w = h - 2, w - 2
-            result.convs.append(ConvCount(name, (3, 3), 4 * cin, 4 * cout, 1, (h, w),
-                                          2 * 9 * 16 * cin * cout * h * w))
     return result

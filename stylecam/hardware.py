@@ -1,4 +1,6 @@
-"""What the machine can do: CPU flags, GPUs."""
+"""What the machine can do (CPU flags, GPUs) and which device computes: one selection for both
+Keras backends (TensorFlow and JAX)."""
+
 from __future__ import annotations
 
 import functools
@@ -6,6 +8,10 @@ import platform
 import shutil
 import subprocess
 from pathlib import Path
+
+from .errors import UserError
+
+DEVICES = ("auto", "cpu", "gpu")
 
 
 @functools.cache
@@ -38,11 +44,48 @@ def native_bfloat16() -> bool:
 
 def backend() -> str:
     import keras
+
     return keras.backend.backend()
+
+
+def select_device(device: str) -> None:
+    """``cpu`` hides GPUs from the backend, ``gpu`` requires one, ``auto`` uses what is there.
+    Call before the first tensor is made."""
+    if device not in DEVICES:
+        raise UserError(f"--device must be cpu, gpu or auto, not {device!r}")
+    if device == "auto":
+        return
+    b = backend()
+    if b == "jax":
+        import jax
+
+        if device == "cpu":
+            jax.config.update("jax_platforms", "cpu")
+        elif not uses_gpu():
+            raise UserError(
+                "--device gpu: JAX sees no GPU here (install jax[cuda12] or jax[cuda13] "
+                "with a CUDA driver, or use --device cpu)"
+            )
+        return
+    if b == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if device == "cpu" and gpus:
+            tf.config.set_visible_devices([], "GPU")
+        elif device == "gpu" and not gpus:
+            raise UserError(
+                "--device gpu: TensorFlow sees no GPU here (install tensorflow[and-cuda] "
+                "with a CUDA driver, or use --device cpu)"
+            )
+        return
+    if device == "gpu" and not uses_gpu():
+        raise UserError(f"--device gpu: the {b} backend sees no GPU here (use --device cpu)")
 
 
 def _gpu_devices_tf():
     import tensorflow as tf
+
     return tf.config.get_visible_devices("GPU")
 
 
@@ -53,9 +96,11 @@ def uses_gpu() -> bool:
         return bool(_gpu_devices_tf())
     if b == "jax":
         import jax
+
         return jax.default_backend() in ("gpu", "cuda", "rocm")
     if b == "torch":
         import torch
+
         return torch.cuda.is_available()
     return False
 
@@ -65,8 +110,12 @@ def _nvidia_smi() -> list[dict]:
     if not exe:
         return []
     try:
-        out = subprocess.run([exe, "--query-gpu=name,memory.total,compute_cap", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run(
+            [exe, "--query-gpu=name,memory.total,compute_cap", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     gpus = []
@@ -95,23 +144,34 @@ def gpu_info() -> list[dict]:
     try:
         if b == "tensorflow":
             import tensorflow as tf
+
             for i, d in enumerate(_gpu_devices_tf()):
                 det = tf.config.experimental.get_device_details(d)
                 cc = det.get("compute_capability")
-                gpus.append({"name": det.get("device_name", d.name),
-                             "compute_capability": ".".join(map(str, cc)) if cc else None,
-                             "memory_gib": smi[i]["memory_gib"] if i < len(smi) else None})
+                gpus.append(
+                    {
+                        "name": det.get("device_name", d.name),
+                        "compute_capability": ".".join(map(str, cc)) if cc else None,
+                        "memory_gib": smi[i]["memory_gib"] if i < len(smi) else None,
+                    }
+                )
         elif b == "jax":
             import jax
+
             for i, d in enumerate(x for x in jax.devices() if x.platform != "cpu"):
                 stats = d.memory_stats() or {}
                 mem = stats.get("bytes_limit")
-                gpus.append({"name": d.device_kind,
-                             "compute_capability": getattr(d, "compute_capability", None),
-                             "memory_gib": round(mem / 2**30, 1) if mem else
-                             (smi[i]["memory_gib"] if i < len(smi) else None)})
+                gpus.append(
+                    {
+                        "name": d.device_kind,
+                        "compute_capability": getattr(d, "compute_capability", None),
+                        "memory_gib": round(mem / 2**30, 1)
+                        if mem
+                        else (smi[i]["memory_gib"] if i < len(smi) else None),
+                    }
+                )
         else:
             gpus = smi
-    except Exception:   # noqa: BLE001 - a report, never a reason to fail
+    except Exception:  # noqa: BLE001 - a report, never a reason to fail
         gpus = smi
     return gpus

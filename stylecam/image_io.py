@@ -1,4 +1,5 @@
 """Read and write still images (uint8 RGB), atomically on write."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,7 @@ from .atomic import atomic_output
 from .errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-ALPHA_SUFFIXES = {".png", ".webp", ".tif", ".tiff"}   # those that can carry transparency
+ALPHA_SUFFIXES = {".png", ".webp", ".tif", ".tiff"}  # those that can carry transparency
 
 
 def read_image(path) -> np.ndarray:

@@ -4,30 +4,38 @@ Capture runs in the pipeline's source thread and hands frames over through a one
 mailbox (newest frame wins), so latency stays low when the network is slower than the
 camera. The window, keys, snapshots and recording live on the calling (main) thread.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 
+from .atomic import PartialFile
 from .errors import UserError
 from .pipeline import Pipeline
-from .process import Look, StyleProcessor
+from .stylize import Look, StyleProcessor
 from .video_io import VIDEO_SUFFIXES, EncodeSettings, Frame, VideoWriter
 
 KEYS = [
-    ("n / p", "next / previous style"), ("1-9", "pick a style"),
-    ("o", "original side by side"), ("+ / -", "strength"), ("c", "keep original colours"),
-    ("s", "save a snapshot PNG"), ("r", "start / stop recording (MP4)"),
-    ("space", "pause"), ("h", "show / hide these keys"), ("q / Esc", "quit"),
+    ("n / p", "next / previous style"),
+    ("1-9", "pick a style"),
+    ("o", "original side by side"),
+    ("+ / -", "strength"),
+    ("c", "keep original colours"),
+    ("s", "save a snapshot PNG"),
+    ("r", "start / stop recording (MP4)"),
+    ("space", "pause"),
+    ("h", "show / hide these keys"),
+    ("q / Esc", "quit"),
 ]
 KEYS_HELP = "Keys: " + "; ".join(f"{k} {v}" for k, v in KEYS) + "."
 WINDOW = "stylecam"
@@ -40,6 +48,7 @@ except AttributeError:  # pragma: no cover
 
 
 # ---------------------------------------------------------------- capture
+
 
 class Capture:
     """Frames from a camera index, a file or a URL, as pipeline ``Frame``s.
@@ -58,8 +67,10 @@ class Capture:
         if not self.cap.isOpened():
             self.cap.release()
             if self.is_camera:
-                raise UserError(f"cannot open camera {source}: no camera with that index, or it is "
-                                "busy in another program (try --camera 1, or --source FILE)")
+                raise UserError(
+                    f"cannot open camera {source}: no camera with that index, or it is "
+                    "busy in another program (try --camera 1, or --source FILE)"
+                )
             raise UserError(f"cannot open --source {source} (not a video or stream OpenCV can read)")
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 0.0
         # (width, height) as the backend reports it; (0, 0) for some streams until a frame arrives
@@ -78,8 +89,9 @@ class Capture:
                 ok, bgr = self.cap.read()
                 if not ok:
                     if self.is_camera:
-                        raise UserError(f"camera {self.source} stopped delivering frames "
-                                        "(unplugged, or taken by another program?)")
+                        raise UserError(
+                            f"camera {self.source} stopped delivering frames (unplugged, or taken by another program?)"
+                        )
                     if self.loop and index:
                         self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                         clock0, media0 = time.perf_counter(), None
@@ -93,8 +105,7 @@ class Capture:
                         time.sleep(wait)
                 now = time.perf_counter()
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                yield Frame(index, rgb, round((now - start) * 1000), 1, Fraction(1, 1000),
-                            extra={"captured": now})
+                yield Frame(index, rgb, round((now - start) * 1000), 1, Fraction(1, 1000), extra={"captured": now})
                 index += 1
         finally:
             self.cap.release()
@@ -102,18 +113,21 @@ class Capture:
 
 # ---------------------------------------------------------------- display
 
+
 def check_display() -> None:
     """Fail with one line (not a Qt abort) when there is no display to open a window on."""
     if not sys.platform.startswith("linux"):
         return
     display = os.environ.get("DISPLAY", "")
     if not display and not os.environ.get("WAYLAND_DISPLAY"):
-        raise UserError("no display to show the window on (DISPLAY is not set): on a server use "
-                        "--no-window --record FILE")
+        raise UserError(
+            "no display to show the window on (DISPLAY is not set): on a server use --no-window --record FILE"
+        )
     m = re.fullmatch(r"(?:unix)?:(\d+)(?:\.\d+)?", display)
     if m and not Path(f"/tmp/.X11-unix/X{m.group(1)}").exists():
-        raise UserError(f"cannot connect to display {display} (no X server there): "
-                        "use --no-window --record FILE, or set DISPLAY")
+        raise UserError(
+            f"cannot connect to display {display} (no X server there): use --no-window --record FILE, or set DISPLAY"
+        )
 
 
 class Window:
@@ -150,11 +164,12 @@ class NoWindow:
 
 # ---------------------------------------------------------------- recording
 
+
 class Recorder:
     """Record frames to MP4 at their capture times; ``stop()`` always leaves a playable file."""
 
     def __init__(self):
-        self.writer = self.target = self.tmp = None
+        self.writer = self.partial = None
         self.t0 = 0
 
     @property
@@ -162,13 +177,10 @@ class Recorder:
         return self.writer is not None
 
     def start(self, target: Path, frame: Frame):
-        self.target = Path(target)
-        self.tmp = self.target.with_name(f".{self.target.stem}.partial{self.target.suffix}")
+        self.partial = PartialFile(target)
         h, w = frame.image.shape[:2]
-        # x264's ultrafast preset: live recording must not take the CPU from the network (on 2 cores
-        # with the fast network: 24.7 fps shown of a 25 fps clip, against 23.4 with veryfast and
-        # 23.9 with superfast; the file is about 2.5x larger than veryfast's)
-        self.writer = VideoWriter(self.tmp, w, h, Fraction(1, 1000), settings=RECORD_SETTINGS)
+        # x264's ultrafast preset: live recording must not take the CPU from the network.
+        self.writer = VideoWriter(self.partial.tmp, w, h, Fraction(1, 1000), settings=RECORD_SETTINGS)
         self.t0 = frame.pts
 
     def write(self, frame: Frame, image: np.ndarray):
@@ -181,11 +193,9 @@ class Recorder:
         writer, self.writer = self.writer, None
         try:
             writer.close()
-            os.replace(self.tmp, self.target)
-            return self.target
+            return self.partial.commit()
         finally:
-            if self.tmp.exists():
-                self.tmp.unlink()
+            self.partial.discard()
 
 
 def stamp() -> str:
@@ -194,19 +204,28 @@ def stamp() -> str:
 
 # ---------------------------------------------------------------- the loop
 
+
 @dataclass
 class LiveOptions:
     record: Path | None = None
     snapshot_dir: Path = Path(".")
-    duration: float | None = None     # stop after this many seconds (None: until q / end)
+    duration: float | None = None  # stop after this many seconds (None: until q / end)
     overwrite: bool = False
 
 
 class LiveSession:
     """The live loop. ``styles`` are names/paths; ``load(style)`` returns a stylizer."""
 
-    def __init__(self, capture, styles: list[str], load: Callable, display, look: Look | None = None,
-                 options: LiveOptions | None = None, log=print):
+    def __init__(
+        self,
+        capture,
+        styles: list[str],
+        load: Callable,
+        display,
+        look: Look | None = None,
+        options: LiveOptions | None = None,
+        log=print,
+    ):
         self.capture, self.styles, self.load, self.display = capture, list(styles), load, display
         self.options = options or LiveOptions()
         self.log = log
@@ -219,7 +238,7 @@ class LiveSession:
         self.message, self.message_until = "", 0.0
         self.fps = 0.0
         self.latency_ms = 0.0
-        self.shown: list[int] = []     # indices of the frames displayed (for tests)
+        self.shown: list[int] = []  # indices of the frames displayed (for tests)
         self.shown_at: list[float] = []
         self.latencies: list[float] = []
         self.last: tuple | None = None
@@ -246,8 +265,7 @@ class LiveSession:
         if key in (27,) or ch == "q":
             return False
         if ch in ("n", "p") or ch.isdigit() and ch != "0":
-            i = ((self.style_index + (1 if ch == "n" else -1)) % len(self.styles) if ch in "np"
-                 else int(ch) - 1)
+            i = (self.style_index + (1 if ch == "n" else -1)) % len(self.styles) if ch in "np" else int(ch) - 1
             if i >= len(self.styles):
                 self.say(f"no style {ch} ({len(self.styles)} available)")
             elif i != self.style_index:
@@ -286,10 +304,14 @@ class LiveSession:
         view = np.concatenate([frame.image, out], axis=1) if self.side_by_side else out
         bgr = cv2.cvtColor(view, cv2.COLOR_RGB2BGR)
         look = self.processor.look
-        lines = [f"{self.fps:4.1f} fps  {self.latency_ms:4.0f} ms  "
-                 f"{Path(self.styles[self.style_index]).stem}  strength {look.strength:.1f}"
-                 + ("  colour" if look.preserve_color else "") + ("  REC" if self.recorder.active else "")
-                 + ("  PAUSED" if self.paused else "") + "   h: keys"]
+        lines = [
+            f"{self.fps:4.1f} fps  {self.latency_ms:4.0f} ms  "
+            f"{Path(self.styles[self.style_index]).stem}  strength {look.strength:.1f}"
+            + ("  colour" if look.preserve_color else "")
+            + ("  REC" if self.recorder.active else "")
+            + ("  PAUSED" if self.paused else "")
+            + "   h: keys"
+        ]
         if self.show_help:
             lines += [f"{k}: {v}" for k, v in KEYS]
         if self.message and time.perf_counter() < self.message_until:
@@ -353,7 +375,7 @@ class LiveSession:
         finally:
             pipe.stop()
             self.dropped = pipe.times.dropped
-            recorded = self.recorder.stop()   # finalised even on errors, so it plays
+            recorded = self.recorder.stop()  # finalised even on errors, so it plays
             if recorded:
                 self.log(f"recorded {recorded}")
             self.display.close()

@@ -6,13 +6,14 @@ through ``results()``. Queues are bounded, so memory stays flat and the slowest 
 sets the pace. ``latest_only=True`` swaps the first queue for a one-slot mailbox where the
 newest frame replaces an unprocessed older one (live: no backlog, low latency).
 """
+
 from __future__ import annotations
 
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -49,6 +50,7 @@ class Mailbox:
 @dataclass
 class StageTimes:
     """Seconds each stage spent working (not waiting), and frames through them."""
+
     source: float = 0.0
     network: float = 0.0
     sink: float = 0.0
@@ -70,9 +72,15 @@ class Pipeline:
     source waiting on I/O when the pipeline stops early.
     """
 
-    def __init__(self, source: Iterable, process: Callable[[np.ndarray], np.ndarray],
-                 batch: int = 1, queue_size: int | None = None, latest_only: bool = False,
-                 stop_source: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        source: Iterable,
+        process: Callable[[np.ndarray], np.ndarray],
+        batch: int = 1,
+        queue_size: int | None = None,
+        latest_only: bool = False,
+        stop_source: Callable[[], None] | None = None,
+    ):
         self.batch = max(1, int(batch))
         size = queue_size or 2 * self.batch + 2
         self._in = Mailbox() if latest_only else queue.Queue(size)
@@ -81,8 +89,10 @@ class Pipeline:
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self.times = StageTimes()
-        self._threads = [threading.Thread(target=self._guard, args=(f,), daemon=True, name=n)
-                         for f, n in ((self._read, "stylecam-source"), (self._stylize, "stylecam-network"))]
+        self._threads = [
+            threading.Thread(target=self._guard, args=(f,), daemon=True, name=n)
+            for f, n in ((self._read, "stylecam-source"), (self._stylize, "stylecam-network"))
+        ]
         self._started = False
 
     # -- threads
@@ -143,7 +153,7 @@ class Pipeline:
         self._put(self._out, _END)
 
     # -- the caller's side
-    def start(self) -> "Pipeline":
+    def start(self) -> Pipeline:
         if not self._started:
             self._started = True
             for t in self._threads:
@@ -161,7 +171,7 @@ class Pipeline:
                     item = self._out.get(timeout=poll if poll else 0.1)
                 except queue.Empty:
                     if self._errors:
-                        raise self._errors[0]
+                        raise self._errors[0] from None
                     if poll:
                         yield None
                     continue

@@ -5,17 +5,18 @@ uses), on the tensor the previous block produced, best of ``repeats`` runs; its 
 stylecam.flops, so GFLOP/s per block shows which layers run near the machine's matmul peak and
 which are bound by memory traffic (normalisation, padding, resampling).
 """
+
 from __future__ import annotations
 
 import numpy as np
 from keras import ops
 
-from .engine import best_seconds, compile_fn
 from .flops import count_flops
+from .stylizer import best_seconds, compile_fn
 
 
 def profile_blocks(net, width: int, height: int, repeats: int = 3, engine: str = "graph") -> list[dict]:
-    """One row per block of ``net`` (a TransformNet) for a ``width`` x ``height`` frame."""
+    """One row per block of ``net`` (a FullNet or FastNet) for a ``width`` x ``height`` frame."""
     counted = count_flops(net, height, width)
     flops: dict[str, int] = {}
     for c in counted.convs:
@@ -28,24 +29,20 @@ def profile_blocks(net, width: int, height: int, repeats: int = 3, engine: str =
         run = compile_fn(lambda y, stage=stage: stage(y, frame), engine)
         y = run(x)
         ops.convert_to_numpy(y)
-        best = best_seconds(lambda: ops.convert_to_numpy(run(x)), repeats)
+        best = best_seconds(lambda run=run, x=x: ops.convert_to_numpy(run(x)), repeats)
         f = flops.get(block.name, 0)
-        rows.append({"block": block.name, "kind": type(block).__name__, "out_shape": list(y.shape[1:]),
-                     "ms": best * 1000, "gflop": f / 1e9, "gflops": f / best / 1e9 if f else 0.0})
+        rows.append(
+            {
+                "block": block.name,
+                "kind": type(block).__name__,
+                "out_shape": list(y.shape[1:]),
+                "ms": best * 1000,
+                "gflop": f / 1e9,
+                "gflops": f / best / 1e9 if f else 0.0,
+            }
+        )
         x = y
     total = sum(r["ms"] for r in rows)
     for r in rows:
         r["share"] = r["ms"] / total if total else 0.0
     return rows
-
-
-def format_profile(label: str, width: int, height: int, rows: list[dict]) -> list[str]:
-    b = max([12, *(len(r["block"]) + 2 for r in rows)])   # "antialias_input" is 15 characters
-    lines = [f"profile of {label} at {width}x{height} (each block alone, best of runs):",
-             f"  {'block':<{b}}{'kind':<16}{'output':<16}{'ms':>9}{'share':>8}{'GFLOP':>9}{'GFLOP/s':>9}"]
-    for r in rows:
-        shape = "x".join(str(d) for d in r["out_shape"])
-        lines.append(f"  {r['block']:<{b}}{r['kind']:<16}{shape:<16}{r['ms']:9.1f}{r['share']:8.0%}"
-                     f"{r['gflop']:9.2f}{r['gflops']:9.1f}")
-    lines.append(f"  {'sum':<{b + 32}}{sum(r['ms'] for r in rows):9.1f}")
-    return lines

@@ -1,4 +1,5 @@
 """Bundled styles, shipped in stylecam/models/ and addressed by name."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ def resolve_style(style: str | None, quality: str = "full") -> Path:
         if not candidate.is_file():
             raise UserError(f"model file not found: {style}")
         return candidate
-    if style.endswith(".fast"):   # "starry-night.fast": that style's fast network
+    if style.endswith(".fast"):  # "starry-night.fast": that style's fast network
         style, quality = style[: -len(".fast")], "fast"
     matches = [s for s in bundled_styles() if s.name == style]
     if not matches:

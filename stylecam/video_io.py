@@ -11,40 +11,42 @@ matrix). H.264 4:2:0 cannot code an odd width or height (its crop unit is 2 pixe
 so the writer encodes odd-sized frames as yuv444p (High 4:4:4): the output keeps the
 exact input size; players without 4:4:4 support should use an even size (--max-size).
 """
+
 from __future__ import annotations
 
-import os
 import queue
 import re
-import struct
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
+from . import mkv
 from .errors import UserError
 
 
 def ffmpeg_exe() -> str:
     import imageio_ffmpeg
+
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 # ---------------------------------------------------------------- probing
 
+
 @dataclass
 class VideoInfo:
     path: Path
-    width: int          # as displayed (after rotation)
+    width: int  # as displayed (after rotation)
     height: int
-    fps: float          # nominal (container) frame rate; 0 if unknown
-    duration: float     # seconds; 0 if unknown
-    start: float        # the file's start time in seconds
-    rotation: int       # degrees the display matrix rotates by
+    fps: float  # nominal (container) frame rate; 0 if unknown
+    duration: float  # seconds; 0 if unknown
+    start: float  # the file's start time in seconds
+    rotation: int  # degrees the display matrix rotates by
     audio_streams: int
     codec: str
 
@@ -81,8 +83,9 @@ def probe(path) -> VideoInfo:
         raise UserError(f"{path} is a folder, not a video")
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty (0 bytes)")
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-                          capture_output=True, text=True, errors="replace")
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True, errors="replace"
+    )
     text = proc.stderr
     with open(path, "rb") as fh:
         head = fh.read(12)
@@ -114,17 +117,18 @@ def probe(path) -> VideoInfo:
     if rot in (90, 270):
         width, height = height, width
     audio = sum(1 for line in text.splitlines() if re.search(r"Stream #\d+:\d+.*?: Audio:", line))
-    return VideoInfo(path, width, height, fps, duration, float(sm.group(1)) if sm else 0.0,
-                     rot, audio, codec)
+    return VideoInfo(path, width, height, fps, duration, float(sm.group(1)) if sm else 0.0, rot, audio, codec)
 
 
 # ---------------------------------------------------------------- reading
 
+
 @dataclass
 class Frame:
     """One RGB frame and its timing; ``pts`` is in ``time_base`` units from the file's start."""
+
     index: int
-    image: np.ndarray          # (H, W, 3) uint8 RGB
+    image: np.ndarray  # (H, W, 3) uint8 RGB
     pts: int
     duration: int
     time_base: Fraction
@@ -152,13 +156,37 @@ class VideoReader:
         self.time_base = Fraction(1, 1)
         self._infos: queue.Queue = queue.Queue()
         self._log: list[str] = []
-        self._truncated = False   # remembered, because later decoder errors push the line out of _log
+        self._truncated = False  # remembered, because later decoder errors push the line out of _log
         self._proc = subprocess.Popen(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-             "-i", str(self.path), "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", "showinfo",
-             "-fps_mode", "passthrough", "-pix_fmt", "rgb24", "-f", "rawvideo", "pipe:1"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True)  # Ctrl-C reaches Python, which stops ffmpeg itself
+            [
+                ffmpeg_exe(),
+                "-hide_banner",
+                "-nostdin",
+                "-nostats",
+                "-loglevel",
+                "info",
+                "-i",
+                str(self.path),
+                "-map",
+                "0:v:0",
+                "-an",
+                "-sn",
+                "-dn",
+                "-vf",
+                "showinfo",
+                "-fps_mode",
+                "passthrough",
+                "-pix_fmt",
+                "rgb24",
+                "-f",
+                "rawvideo",
+                "pipe:1",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )  # Ctrl-C reaches Python, which stops ffmpeg itself
         self._stderr_thread = threading.Thread(target=self._read_stderr, daemon=True)
         self._stderr_thread.start()
         self.closed = False
@@ -203,8 +231,10 @@ class VideoReader:
         log = "\n".join(self._log)
         if self._truncated or (rc != 0 and count):
             why = _first_error(log)
-            raise UserError(f"{self.path} is truncated or corrupt: decoding stopped after "
-                            f"{count} frames" + (f" ({why})" if why else ""))
+            raise UserError(
+                f"{self.path} is truncated or corrupt: decoding stopped after "
+                f"{count} frames" + (f" ({why})" if why else "")
+            )
         if rc != 0:
             raise UserError(f"cannot decode {self.path}" + (f": {_first_error(log)}" if _first_error(log) else ""))
         if count == 0:
@@ -219,36 +249,6 @@ class VideoReader:
 
 
 # ---------------------------------------------------------------- writing
-
-def _vint_size(n: int) -> bytes:
-    return bytes([0x01]) + n.to_bytes(7, "big")   # 8-byte EBML size
-
-
-_UNKNOWN_SIZE = b"\x01\xff\xff\xff\xff\xff\xff\xff"
-
-
-def _el(eid: int, payload: bytes) -> bytes:
-    return eid.to_bytes((eid.bit_length() + 7) // 8, "big") + _vint_size(len(payload)) + payload
-
-
-def _uint(eid: int, v: int) -> bytes:
-    return _el(eid, v.to_bytes(8, "big"))
-
-
-def _mkv_header(width: int, height: int) -> bytes:
-    ebml = _el(0x1A45DFA3, _uint(0x4286, 1) + _uint(0x42F7, 1) + _uint(0x42F2, 4)
-               + _uint(0x42F3, 8) + _el(0x4282, b"matroska") + _uint(0x4287, 4) + _uint(0x4285, 2))
-    info = _el(0x1549A966, _uint(0x2AD7B1, 1) + _el(0x4D80, b"stylecam") + _el(0x5741, b"stylecam"))
-    video = _el(0xE0, _uint(0xB0, width) + _uint(0xBA, height) + _el(0x2EB524, b"RGB\x18"))
-    track = _el(0xAE, _uint(0xD7, 1) + _uint(0x73C5, 1) + _uint(0x83, 1) + _uint(0x9C, 0)
-                + _el(0x86, b"V_UNCOMPRESSED") + video)
-    return ebml + b"\x18\x53\x80\x67" + _UNKNOWN_SIZE + info + _el(0x1654AE6B, track)
-
-
-def _mkv_cluster(ts_ns: int, dur_ns: int, image: np.ndarray) -> bytes:
-    block = _el(0xA1, b"\x81" + struct.pack(">hB", 0, 0) + image.tobytes())
-    group = _el(0xA0, block + _uint(0x9B, max(dur_ns, 1)))
-    return _el(0x1F43B675, _uint(0xE7, ts_ns) + group)
 
 
 @dataclass
@@ -266,35 +266,66 @@ class VideoWriter:
     wrote (the caller deletes it).
     """
 
-    def __init__(self, path, width: int, height: int, time_base: Fraction = Fraction(1, 1000),
-                 audio_from=None, audio_start: float = 0.0, settings: EncodeSettings | None = None):
+    def __init__(
+        self,
+        path,
+        width: int,
+        height: int,
+        time_base: Fraction = Fraction(1, 1000),
+        audio_from=None,
+        audio_start: float = 0.0,
+        settings: EncodeSettings | None = None,
+    ):
         s = settings or EncodeSettings()
         self.path, self.width, self.height = Path(path), width, height
         self.time_base = Fraction(time_base)
         self.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
-        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y",
-               "-copyts", "-f", "matroska", "-i", "pipe:0"]
+        cmd = [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-y",
+            "-copyts",
+            "-f",
+            "matroska",
+            "-i",
+            "pipe:0",
+        ]
         if audio_from is not None:
             cmd += ["-itsoffset", f"{-audio_start:.6f}", "-i", str(audio_from)]
         cmd += ["-map", "0:v:0"]
         if audio_from is not None:
             cmd += ["-map", "1:a?", "-c:a", "copy", "-map_metadata", "1"]
-        cmd += ["-c:v", "libx264", "-preset", s.preset, "-crf", str(s.crf),
-                "-vf", f"scale=out_color_matrix=bt709:out_range=tv,format={self.pix_fmt},"
-                "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
-                "-fps_mode", "passthrough",
-                "-enc_time_base", f"{self.time_base.numerator}/{self.time_base.denominator}"]
+        cmd += [
+            "-c:v",
+            "libx264",
+            "-preset",
+            s.preset,
+            "-crf",
+            str(s.crf),
+            "-vf",
+            f"scale=out_color_matrix=bt709:out_range=tv,format={self.pix_fmt},"
+            "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base",
+            f"{self.time_base.numerator}/{self.time_base.denominator}",
+        ]
         if self.path.suffix.lower() in (".mp4", ".m4v", ".mov"):
             cmd += ["-movflags", "+faststart"]
         cmd += ["-f", _muxer(self.path), str(self.path)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, start_new_session=True)
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         self._err = b""
         self._err_thread = threading.Thread(target=self._read_err, daemon=True)
         self._err_thread.start()
         self._last_ns = -1
         self.frames = 0
-        self._send(_mkv_header(width, height))
+        self._send(mkv.header(width, height))
 
     def _read_err(self):
         self._err = self._proc.stderr.read()
@@ -310,8 +341,15 @@ class VideoWriter:
         self._err_thread.join(timeout=5)
         text = self._err.decode("utf-8", "replace").strip()
         lines = [re.sub(r"^\[[^\]]*\]\s*", "", line) for line in text.splitlines()]
-        if any(w in text for w in ("not currently supported in container", "Could not find tag for codec",
-                                   "only supported in", "Could not write header")):
+        if any(
+            w in text
+            for w in (
+                "not currently supported in container",
+                "Could not find tag for codec",
+                "only supported in",
+                "Could not write header",
+            )
+        ):
             return f"the input's audio cannot be copied into this container; use an .mkv output ({lines[0]})"
         return lines[0] if lines else f"exit status {self._proc.returncode}"
 
@@ -320,10 +358,10 @@ class VideoWriter:
         if image.shape != (self.height, self.width, 3):
             raise ValueError(f"frame {image.shape} != {(self.height, self.width, 3)}")
         ns = int(pts * self.time_base * 10**9)
-        ns = max(ns, self._last_ns + 1, 0)   # timestamps must increase
+        ns = max(ns, self._last_ns + 1, 0)  # timestamps must increase
         self._last_ns = ns
         dur_ns = int(duration * self.time_base * 10**9)
-        self._send(_mkv_cluster(ns, dur_ns, np.ascontiguousarray(image, np.uint8)))
+        self._send(mkv.cluster(ns, dur_ns, np.ascontiguousarray(image, np.uint8)))
         self.frames += 1
 
     def close(self):
@@ -354,36 +392,6 @@ def _muxer(path: Path) -> str:
     try:
         return VIDEO_SUFFIXES[path.suffix.lower()]
     except KeyError:
-        raise UserError(f"cannot write video to {path.name}: use an output ending in "
-                        + ", ".join(VIDEO_SUFFIXES)) from None
-
-
-# ---------------------------------------------------------------- checking outputs
-
-@dataclass
-class StreamTiming:
-    frames: int
-    timestamps: list[float]     # seconds, presentation order
-    width: int
-    height: int
-
-
-def read_timing(path) -> StreamTiming:
-    """Count a file's video frames and their timestamps (a full decode; for tests and checks)."""
-    reader = VideoReader(path)
-    ts, w, h = [], 0, 0
-    for f in reader:
-        ts.append(f.time)
-        h, w = f.image.shape[:2]
-    return StreamTiming(len(ts), ts, w, h)
-
-
-def audio_duration(path) -> float:
-    """Seconds of the first audio stream (decoded), 0.0 if there is none."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:a:0?",
-                           "-vn", "-f", "null", os.devnull], capture_output=True, text=True)
-    times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", proc.stderr)
-    if not times or "Audio" not in proc.stderr:
-        return 0.0
-    h, m, s = times[-1]
-    return int(h) * 3600 + int(m) * 60 + float(s)
+        raise UserError(
+            f"cannot write video to {path.name}: use an output ending in " + ", ".join(VIDEO_SUFFIXES)
+        ) from None

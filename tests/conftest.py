@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny untrained style network and tiny generated videos."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,34 +16,39 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 SHARED_VIDEOS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "videos"
 
 
-needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
-                               reason="JAX is not installed (pip install jax): the JAX backend cannot be tested")
+needs_jax = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None,
+    reason="JAX is not installed (pip install jax): the JAX backend cannot be tested",
+)
 
 
 def run_under_jax(script: str, *args) -> dict:
     """Run ``script`` in a new Python on Keras's JAX backend (CPU); its last line of output, as JSON."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)], env=env, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def ffmpeg(*args: str) -> None:
     from stylecam.video_io import ffmpeg_exe
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
-                   check=True)
+
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
 
 
 @pytest.fixture(scope="session")
 def tiny_net():
-    from stylecam.network import build_transform_net
-    return build_transform_net(width=4, residual_blocks=1)
+    from stylecam.network import build_network
+
+    return build_network(width=4, residual_blocks=1)
 
 
 @pytest.fixture(scope="session")
 def tiny_stylizer(tiny_net):
     from stylecam.stylizer import Stylizer
+
     return Stylizer(tiny_net)
 
 
@@ -50,6 +56,7 @@ def tiny_stylizer(tiny_net):
 def tiny_model(tiny_net, tmp_path_factory) -> Path:
     """A tiny untrained model file, for --style."""
     from stylecam.modelfile import save_model
+
     return save_model(tiny_net, tmp_path_factory.mktemp("model") / "tiny.keras")
 
 
@@ -64,8 +71,17 @@ def make_video(tmp_path_factory):
     folder = tmp_path_factory.mktemp("videos")
     cache: dict = {}
 
-    def make(name="clip.mp4", size=(64, 48), frames=20, fps=10, audio=True, vfr=False,
-             rotate=None, faststart=True, source="testsrc") -> Path:
+    def make(
+        name="clip.mp4",
+        size=(64, 48),
+        frames=20,
+        fps=10,
+        audio=True,
+        vfr=False,
+        rotate=None,
+        faststart=True,
+        source="testsrc",
+    ) -> Path:
         key = (name, size, frames, fps, audio, vfr, rotate, faststart, source)
         if key in cache:
             return cache[key]
@@ -74,11 +90,25 @@ def make_video(tmp_path_factory):
         args = ["-f", "lavfi", "-i", f"{source}=size={w}x{h}:rate={fps}"]
         if audio:
             args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={frames / fps}"]
-        args += ["-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast",
-                 "-pix_fmt", "yuv444p" if w % 2 or h % 2 else "yuv420p"]
+        args += [
+            "-frames:v",
+            str(frames),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv444p" if w % 2 or h % 2 else "yuv420p",
+        ]
         if vfr:
-            args += ["-vf", f"settb=1/{fps},setpts='N+if(gte(N,10),{fps // 2},0)'", "-fps_mode", "passthrough",
-                     "-video_track_timescale", "1000"]
+            args += [
+                "-vf",
+                f"settb=1/{fps},setpts='N+if(gte(N,10),{fps // 2},0)'",
+                "-fps_mode",
+                "passthrough",
+                "-video_track_timescale",
+                "1000",
+            ]
         if audio:
             args += ["-c:a", "aac", "-shortest"]
         if faststart:

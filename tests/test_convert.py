@@ -1,4 +1,5 @@
 """`stylecam convert` end to end: videos, stills, folders, options, safety, errors."""
+
 from __future__ import annotations
 
 import os
@@ -10,16 +11,15 @@ import time
 import cv2
 import numpy as np
 import pytest
+from media import audio_duration, read_timing
 
 from stylecam.convert import convert_path, convert_video
 from stylecam.errors import UserError
 from stylecam.image_io import read_image
-from stylecam.postprocess import blend, preserve_color
-from stylecam.process import Look, StyleProcessor
-from stylecam.video_io import VideoReader, audio_duration, probe, read_timing
+from stylecam.stylize import Look, StyleProcessor, blend, preserve_color
+from stylecam.video_io import VideoReader, probe
 
-ENV = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
-       "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 class Recording:
@@ -36,8 +36,13 @@ class Recording:
 
 
 def stylecam(*args, timeout=120, env=ENV):
-    return subprocess.run([sys.executable, "-m", "stylecam.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "stylecam.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def leftovers(folder):
@@ -45,6 +50,7 @@ def leftovers(folder):
 
 
 # ---------------------------------------------------------------- videos
+
 
 def test_video_with_audio(make_video, tmp_path, tiny_stylizer):
     src = make_video(frames=20, fps=10, audio=True)
@@ -95,13 +101,15 @@ def test_strength_zero_returns_the_input(make_video, tmp_path, tiny_stylizer):
 def test_max_size_stylizes_small_and_returns_full_size(make_video, tmp_path):
     fake = Recording()
     out = tmp_path / "small.mp4"
-    convert_video(make_video(frames=4, audio=False), out, StyleProcessor(fake, Look(max_size=32)),
-                  batch=1, progress=False)
+    convert_video(
+        make_video(frames=4, audio=False), out, StyleProcessor(fake, Look(max_size=32)), batch=1, progress=False
+    )
     assert fake.shapes[0] == (1, 24, 32, 3)
     assert (probe(out).width, probe(out).height) == (64, 48)
 
 
 # ---------------------------------------------------------------- stills and folders
+
 
 def _image(path, w=40, h=30, seed=0):
     rng = np.random.default_rng(seed)
@@ -123,7 +131,7 @@ def test_image_in_image_out(tmp_path, tiny_stylizer):
 def test_transparency_is_kept_where_the_format_can_carry_it(tmp_path):
     rng = np.random.default_rng(3)
     bgra = rng.integers(0, 256, (30, 40, 4), dtype=np.uint8)
-    bgra[:10, :, 3] = 0                                           # a transparent band
+    bgra[:10, :, 3] = 0  # a transparent band
     (tmp_path / "in").mkdir()
     cv2.imwrite(str(tmp_path / "in" / "logo.png"), bgra)
     for out in (tmp_path / "logo.png", tmp_path / "logo.webp", tmp_path / "folder" / "logo.png"):
@@ -132,7 +140,7 @@ def test_transparency_is_kept_where_the_format_can_carry_it(tmp_path):
         back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
         assert back.shape == (30, 40, 4), out
         assert np.array_equal(back[..., 3], bgra[..., 3]), out
-        if out.suffix == ".png":                                  # lossless: the colours were stylized
+        if out.suffix == ".png":  # lossless: the colours were stylized
             assert np.array_equal(back[..., :3], 255 - bgra[..., :3])
     convert_path(tmp_path / "in" / "logo.png", tmp_path / "logo.jpg", lambda: StyleProcessor(Recording()))
     assert cv2.imread(str(tmp_path / "logo.jpg"), cv2.IMREAD_UNCHANGED).shape == (30, 40, 3)
@@ -140,9 +148,10 @@ def test_transparency_is_kept_where_the_format_can_carry_it(tmp_path):
 
 def test_a_photo_is_turned_the_way_its_exif_orientation_says(tmp_path):
     import struct
+
     _image(tmp_path / "plain.jpg", 40, 30)
     tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + struct.pack(">HHII", 0x0112, 3, 1, 6 << 16) + b"\0" * 4
-    app1 = b"Exif\x00\x00" + tiff                                   # Orientation 6: turn 90 degrees clockwise
+    app1 = b"Exif\x00\x00" + tiff  # Orientation 6: turn 90 degrees clockwise
     data = (tmp_path / "plain.jpg").read_bytes()
     (tmp_path / "phone.jpg").write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:])
     s = convert_path(tmp_path / "phone.jpg", tmp_path / "out.png", lambda: StyleProcessor(Recording()))
@@ -178,12 +187,18 @@ def test_postprocess_strength_and_colour():
 
 # ---------------------------------------------------------------- nothing lost
 
+
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
 def test_interrupted_conversion_leaves_no_file(make_video, tmp_path, exc):
     out = tmp_path / "out.mp4"
     with pytest.raises(exc):
-        convert_video(make_video(frames=20, audio=True), out,
-                      StyleProcessor(Recording(fail_after=2, exc=exc)), batch=2, progress=False)
+        convert_video(
+            make_video(frames=20, audio=True),
+            out,
+            StyleProcessor(Recording(fail_after=2, exc=exc)),
+            batch=2,
+            progress=False,
+        )
     assert not out.exists() and leftovers(tmp_path) == []
 
 
@@ -202,10 +217,24 @@ def test_existing_output_and_input_are_protected(make_video, tmp_path):
 
 # ---------------------------------------------------------------- the command
 
+
 def test_cli_converts_with_summary(make_video, tmp_path, tiny_model):
     out = tmp_path / "cli.mp4"
-    r = stylecam("convert", make_video(frames=20, fps=10, audio=True), "-o", out, "--style", tiny_model,
-                 "--batch", "2", "--preset", "ultrafast", "--strength", "0.8", "--preserve-color")
+    r = stylecam(
+        "convert",
+        make_video(frames=20, fps=10, audio=True),
+        "-o",
+        out,
+        "--style",
+        tiny_model,
+        "--batch",
+        "2",
+        "--preset",
+        "ultrafast",
+        "--strength",
+        "0.8",
+        "--preserve-color",
+    )
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout and "20 frames" in r.stdout and "audio copied" in r.stdout
     assert read_timing(out).frames == 20 and probe(out).has_audio
@@ -216,8 +245,7 @@ def test_cli_bad_inputs_are_one_line_errors(make_video, tmp_path, tiny_model):
     (tmp_path / "text.mp4").write_text("not a video\n" * 100)
     full = make_video("t.mp4", frames=60, audio=False)
     (tmp_path / "cut.mp4").write_bytes(full.read_bytes()[: full.stat().st_size // 2])
-    cases = {"nope.mp4": "not found", "empty.mp4": "empty", "text.mp4": "not a video",
-             "cut.mp4": "truncated"}
+    cases = {"nope.mp4": "not found", "empty.mp4": "empty", "text.mp4": "not a video", "cut.mp4": "truncated"}
     for name, words in cases.items():
         r = stylecam("convert", tmp_path / name, "-o", tmp_path / f"o-{name}", "--style", tiny_model)
         assert r.returncode == 2, (name, r.stderr)
@@ -230,9 +258,25 @@ def test_cli_bad_inputs_are_one_line_errors(make_video, tmp_path, tiny_model):
 def test_cli_ctrl_c_leaves_no_file(make_video, tmp_path, tiny_model):
     src = make_video("long.mp4", size=(320, 240), frames=1500, fps=25, audio=True)  # seconds of work, even with XLA
     out = tmp_path / "out.mp4"
-    p = subprocess.Popen([sys.executable, "-m", "stylecam.cli", "convert", str(src), "-o", str(out),
-                          "--style", str(tiny_model), "--batch", "1"], env=ENV,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stylecam.cli",
+            "convert",
+            str(src),
+            "-o",
+            str(out),
+            "--style",
+            str(tiny_model),
+            "--batch",
+            "1",
+        ],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 90
     while not leftovers(tmp_path) and time.time() < deadline and p.poll() is None:
         time.sleep(0.05)

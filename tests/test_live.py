@@ -1,4 +1,5 @@
 """`stylecam live`: the loop with a file source and fake networks, and the real window under Xvfb."""
+
 from __future__ import annotations
 
 import os
@@ -11,13 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from media import read_timing
+from test_convert import ENV, stylecam
 
 from stylecam.errors import UserError
 from stylecam.live import Capture, LiveOptions, LiveSession, NoWindow, check_display
-from stylecam.process import Look
-from stylecam.video_io import read_timing
-
-from test_convert import ENV, stylecam
+from stylecam.stylize import Look
 
 
 class Slow:
@@ -53,20 +53,21 @@ class FakeWindow(NoWindow):
 
 def session(source, styles=None, keys=(), **opts):
     styles = styles or {"a": Slow(), "b": Slow(shift=60)}
-    return LiveSession(source, list(styles), styles.__getitem__, FakeWindow(keys),
-                       Look(), LiveOptions(**opts), log=lambda m: None)
+    return LiveSession(
+        source, list(styles), styles.__getitem__, FakeWindow(keys), Look(), LiveOptions(**opts), log=lambda m: None
+    )
 
 
 def test_newest_frame_wins_with_a_slow_network(make_video):
-    src = make_video("live.mp4", frames=40, fps=20, audio=False)          # 2 s, 20 fps
-    slow = Slow(delay=0.2)                                                # 5 fps network
+    src = make_video("live.mp4", frames=40, fps=20, audio=False)  # 2 s, 20 fps
+    slow = Slow(delay=0.2)  # 5 fps network
     s = session(Capture(str(src), realtime=True), {"slow": slow})
     shown = s.run()
-    assert 4 <= shown <= 14                      # far fewer than 40: old frames were skipped
+    assert 4 <= shown <= 14  # far fewer than 40: old frames were skipped
     assert s.dropped >= 40 - shown - 2
-    assert s.shown == sorted(set(s.shown))       # always forward in time
-    assert max(np.diff(s.shown)) >= 3            # ... by skipping to the newest frame
-    assert max(s.latencies) < 2 * 200 + 150      # no backlog: latency stays ~ one network call
+    assert s.shown == sorted(set(s.shown))  # always forward in time
+    assert max(np.diff(s.shown)) >= 3  # ... by skipping to the newest frame
+    assert max(s.latencies) < 2 * 200 + 150  # no backlog: latency stays ~ one network call
     assert np.mean(s.latencies[-3:]) < np.mean(s.latencies[:3]) + 150
 
 
@@ -76,13 +77,13 @@ def test_keys_change_what_is_shown(make_video, tmp_path):
     s = session(Capture(str(src), realtime=True), keys=keys, snapshot_dir=tmp_path)
     s.run()
     win = s.display
-    assert win.shown[0].shape == (48, 64, 3)             # before "o"
-    assert win.shown[-1].shape == (48, 128, 3)           # original side by side
+    assert win.shown[0].shape == (48, 64, 3)  # before "o"
+    assert win.shown[-1].shape == (48, 128, 3)  # original side by side
     assert s.style_index == 1 and s.processor.stylizer.shift == 60
-    assert s.processor.look.strength == pytest.approx(0.8)     # 1.0 capped, then -0.2
+    assert s.processor.look.strength == pytest.approx(0.8)  # 1.0 capped, then -0.2
     assert s.processor.look.preserve_color and s.show_help and not s.paused
     assert len(s.saved) == 1 and cv2.imread(str(s.saved[0])).shape == (48, 64, 3)
-    assert len(s.shown) < 30                             # "q" quit before the clip ended
+    assert len(s.shown) < 30  # "q" quit before the clip ended
 
 
 def test_record_from_the_start_without_a_window(make_video, tmp_path):
@@ -110,7 +111,7 @@ def test_recording_is_finalised_when_the_network_fails(make_video, tmp_path):
 def test_camera_lost_mid_stream_is_an_error_and_the_recording_plays(make_video, tmp_path):
     src = make_video("cam.mp4", frames=12, fps=20, audio=False)
     cam = Capture(str(src), realtime=False)
-    cam.is_camera = True                     # the file ending now looks like an unplugged camera
+    cam.is_camera = True  # the file ending now looks like an unplugged camera
     rec = tmp_path / "rec.mp4"
     s = session(cam, record=rec)
     with pytest.raises(UserError, match="stopped delivering frames"):
@@ -147,9 +148,11 @@ def test_bad_sources_and_displays(tmp_path, monkeypatch):
 def test_cli_errors_are_one_line(make_video, tmp_path, tiny_model):
     src = make_video("cli.mp4", frames=10, fps=10, audio=False)
     env = {k: v for k, v in ENV.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    cases = [(["--camera", "99", "--no-window", "--record", tmp_path / "a.mp4"], "camera 99"),
-             (["--source", src, "--style", tiny_model], "no display"),
-             (["--source", src, "--no-window"], "--record")]
+    cases = [
+        (["--camera", "99", "--no-window", "--record", tmp_path / "a.mp4"], "camera 99"),
+        (["--source", src, "--style", tiny_model], "no display"),
+        (["--source", src, "--no-window"], "--record"),
+    ]
     for args, words in cases:
         r = stylecam("live", *args, env=env)
         lines = [line for line in r.stderr.splitlines() if line.startswith("stylecam:")]
@@ -162,8 +165,9 @@ def test_live_runs_the_fast_networks_without_a_gpu(make_video, tmp_path):
 
     src = make_video("fastlive.mp4", size=(64, 48), frames=12, fps=12, audio=False)
     rec = tmp_path / "rec.mp4"
-    r = stylecam("live", "--source", src, "--loop", "--duration", "6", "--no-window", "--record", rec,
-                 "--style", "great-wave")
+    r = stylecam(
+        "live", "--source", src, "--loop", "--duration", "6", "--no-window", "--record", rec, "--style", "great-wave"
+    )
     assert r.returncode == 0, r.stderr
     assert ("live: full networks" if uses_gpu() else "live: fast networks") in r.stderr
     assert "frames shown at" in r.stderr and read_timing(rec).frames >= 2
@@ -182,15 +186,20 @@ def test_cli_help_lists_the_keys():
 
 # ---------------------------------------------------------------- the real window
 
-needs_xvfb = pytest.mark.skipif(not all(shutil.which(x) for x in ("Xvfb", "xdotool", "import")),
-                                reason="needs Xvfb, xdotool and ImageMagick import (apt: xvfb xdotool imagemagick)")
+needs_xvfb = pytest.mark.skipif(
+    not all(shutil.which(x) for x in ("Xvfb", "xdotool", "import")),
+    reason="needs Xvfb, xdotool and ImageMagick import (apt: xvfb xdotool imagemagick)",
+)
 
 
 @pytest.fixture
 def xvfb():
     display = f":{90 + os.getpid() % 500}"
-    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["Xvfb", display, "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 10
     while not Path(f"/tmp/.X11-unix/X{display[1:]}").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -226,9 +235,14 @@ def _wait(pred, timeout=60.0):
 def test_window_under_xvfb(xvfb, make_video, tmp_path, tiny_model):
     src = make_video("bars.mp4", size=(160, 120), frames=30, fps=15, audio=False, source="smptebars")
     raw = cv2.cvtColor(cv2.imread(str(_frame0(src, tmp_path))), cv2.COLOR_BGR2RGB)
-    p = subprocess.Popen([sys.executable, "-m", "stylecam.cli", "live", "--source", str(src), "--loop",
-                          "--style", str(tiny_model)], env=xvfb, cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "stylecam.cli", "live", "--source", str(src), "--loop", "--style", str(tiny_model)],
+        env=xvfb,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wid = _x(xvfb, "xdotool", "search", "--sync", "--name", "^stylecam$").splitlines()[0]
         assert _wait(lambda: _window_size(xvfb, wid) == (160, 120)), "no frames shown"
@@ -236,15 +250,15 @@ def test_window_under_xvfb(xvfb, make_video, tmp_path, tiny_model):
         assert _wait(lambda: _shot(xvfb, wid, tmp_path / "a.png").std() > 10, 60), "window stays blank"
         shot = _shot(xvfb, wid, tmp_path / "a.png")
         assert shot.shape == raw.shape
-        assert np.abs(shot[40:].astype(int) - raw[40:]).mean() > 20               # stylized, not raw
+        assert np.abs(shot[40:].astype(int) - raw[40:]).mean() > 20  # stylized, not raw
         _x(xvfb, "xdotool", "windowfocus", "--sync", wid)
-        _x(xvfb, "xdotool", "key", "o")                                           # original side by side
+        _x(xvfb, "xdotool", "key", "o")  # original side by side
         assert _wait(lambda: _window_size(xvfb, wid) == (320, 120), 20)
         time.sleep(0.5)
         both = _shot(xvfb, wid, tmp_path / "b.png")
-        assert np.abs(both[40:, :160].astype(int) - raw[40:]).mean() < 12         # left: the original
-        assert np.abs(both[40:, 160:].astype(int) - raw[40:]).mean() > 20         # right: stylized
-        _x(xvfb, "xdotool", "key", "s")                                           # snapshot
+        assert np.abs(both[40:, :160].astype(int) - raw[40:]).mean() < 12  # left: the original
+        assert np.abs(both[40:, 160:].astype(int) - raw[40:]).mean() > 20  # right: stylized
+        _x(xvfb, "xdotool", "key", "s")  # snapshot
         assert _wait(lambda: list(tmp_path.glob("stylecam-*.png")), 20)
         _x(xvfb, "xdotool", "key", "q")
         p.wait(30)
@@ -257,6 +271,7 @@ def test_window_under_xvfb(xvfb, make_video, tmp_path, tiny_model):
 
 def _frame0(src, tmp_path):
     from conftest import ffmpeg
+
     out = tmp_path / "raw.png"
     ffmpeg("-i", str(src), "-frames:v", "1", str(out))
     return out

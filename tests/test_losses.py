@@ -21,8 +21,11 @@ def test_style_loss_sums_layers_and_broadcasts_target_over_batch():
     g1, g2 = rng.normal(size=(3, 4, 4)), rng.normal(size=(3, 2, 2))
     t1, t2 = rng.normal(size=(1, 4, 4)), rng.normal(size=(1, 2, 2))
     expected = np.mean((g1 - t1) ** 2) + np.mean((g2 - t2) ** 2)
-    got = float(style_loss([ops.cast(g1, "float32"), ops.cast(g2, "float32")],
-                           [ops.cast(t1, "float32"), ops.cast(t2, "float32")]))
+    got = float(
+        style_loss(
+            [ops.cast(g1, "float32"), ops.cast(g2, "float32")], [ops.cast(t1, "float32"), ops.cast(t2, "float32")]
+        )
+    )
     assert np.isclose(got, expected, rtol=1e-5)
 
 

@@ -35,37 +35,51 @@ def test_unknown_style_names_the_bundled_ones():
 
 
 def test_styles_command_lists_paintings():
-    out = subprocess.run([sys.executable, "-m", "stylecam.cli", "styles"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "stylecam.cli", "styles"], capture_output=True, text=True, check=True
+    ).stdout
     assert "starry-night" in out and "The Starry Night" in out and "Hokusai" in out
 
 
 @pytest.mark.parametrize("name", ["starry-night", "great-wave"])
 def test_each_style_ships_a_fast_network_distilled_from_its_full_one(name):
     from stylecam.modelfile import file_sha256
-    from stylecam.network import DESIGNS
+    from stylecam.network import FastNet
 
     full, fast = resolve_style(name, "full"), resolve_style(name, "fast")
     assert fast.name == f"{name}.fast.keras" and full.name == f"{name}.keras"
     net = load_model(fast)
-    assert net.design == DESIGNS["fast"]
+    assert isinstance(net, FastNet) and net.design == {"design": "fast", "width": 16, "residual_blocks": 3}
     assert net.metadata["teacher"]["sha256"] == file_sha256(full)
     assert net.metadata["style_sha256"] == load_model(full).metadata["style_sha256"]
 
 
 def test_live_uses_the_fast_networks_without_a_gpu_and_convert_the_full_ones():
     from stylecam.hardware import uses_gpu
-    from stylecam.process import live_quality, load_stylizer
+    from stylecam.stylize import live_quality, load_stylizer
 
     assert live_quality("auto") == ("full" if uses_gpu() else "fast")
     assert live_quality("full") == "full"
-    assert load_stylizer("starry-night", "fast", "float32").net.design["shuffle"] == 4
-    assert load_stylizer("starry-night", precision="float32").net.design["shuffle"] == 1
+    assert load_stylizer("starry-night", "fast", "float32").net.design["design"] == "fast"
+    assert load_stylizer("starry-night", precision="float32").net.design["design"] == "full"
 
 
 def test_bad_quality_is_a_one_line_error(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "stylecam.cli", "convert", "samples/photos/china.jpg",
-                        "-o", str(tmp_path / "o.png"), "--quality", "best"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stylecam.cli",
+            "convert",
+            "samples/photos/china.jpg",
+            "-o",
+            str(tmp_path / "o.png"),
+            "--quality",
+            "best",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "--quality must be" in r.stderr and "Traceback" not in r.stderr
 
 

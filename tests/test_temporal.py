@@ -1,4 +1,5 @@
 """Temporal-stability training terms (training/temporal.py) and their use in training."""
+
 import math
 
 import cv2
@@ -22,14 +23,14 @@ STILL = Motion(brightness=0.0, view_noise=0.0)  # geometry only
 
 
 def transforms(shift=(0.0, 0.0), zoom=0.0, degrees=0.0, size=(15, 15)):
-    return similarity_transforms(np.array([shift], "float32"), np.array([zoom], "float32"),
-                                 np.array([degrees * math.pi / 180], "float32"), *size)
+    return similarity_transforms(
+        np.array([shift], "float32"), np.array([zoom], "float32"), np.array([degrees * math.pi / 180], "float32"), *size
+    )
 
 
 def smooth_images(n=2, h=32, w=32, seed=0):
     rng = np.random.default_rng(seed)
-    return np.stack([cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype("float32"), (0, 0), 2)
-                     for _ in range(n)])
+    return np.stack([cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype("float32"), (0, 0), 2) for _ in range(n)])
 
 
 def test_integer_translation_shifts_exactly_and_masks_the_uncovered_border():
@@ -61,7 +62,10 @@ def test_warp_term_is_zero_for_equivariant_networks_and_large_for_noise():
         terms = stability_terms(net, x, net(x), seed, noise=False, motion=STILL)
         assert float(terms["temporal"]) < 1e-3  # float32 rounding only
     rng = np.random.default_rng(2)
-    noise_net = lambda v: ops.convert_to_tensor(rng.uniform(0, 255, ops.shape(v)).astype("float32"))
+
+    def noise_net(v):
+        return ops.convert_to_tensor(rng.uniform(0, 255, ops.shape(v)).astype("float32"))
+
     terms = stability_terms(noise_net, x, noise_net(x), seed)
     assert float(terms["temporal"]) > 5000 and float(terms["noise"]) > 5000
     # The identity under the default motion only sees the mild brightness change and noise.
@@ -98,12 +102,25 @@ def test_training_with_the_terms_lowers_them():
 
 def test_train_tracks_the_terms_and_records_them_in_the_model_file(photos, tmp_path):
     assert LossWeights().temporal_training and LossWeights().noise == 0  # warp term on by default
-    weights = LossWeights(style=3.0, temporal=temporal.RECOMMENDED_TEMPORAL_WEIGHT,
-                          noise=temporal.RECOMMENDED_NOISE_WEIGHT)
-    cfg = TrainConfig(str(photos.parent / "style.png"), str(photos), "tiny",
-                      output=str(tmp_path / "tiny.keras"), workdir=str(tmp_path / "run"),
-                      size=32, batch=2, steps=4, lr=5e-3, style_size=64, width=4,
-                      checkpoint_every=4, precision="float32", weights=weights)
+    weights = LossWeights(
+        style=3.0, temporal=temporal.RECOMMENDED_TEMPORAL_WEIGHT, noise=temporal.RECOMMENDED_NOISE_WEIGHT
+    )
+    cfg = TrainConfig(
+        str(photos.parent / "style.png"),
+        str(photos),
+        "tiny",
+        output=str(tmp_path / "tiny.keras"),
+        workdir=str(tmp_path / "run"),
+        size=32,
+        batch=2,
+        steps=4,
+        lr=5e-3,
+        style_size=64,
+        width=4,
+        checkpoint_every=4,
+        precision="float32",
+        weights=weights,
+    )
     summary = train(cfg, progress=False)
     assert {"temporal", "noise"} <= set(summary["final_losses"])
     assert all(np.isfinite(v) for v in summary["final_losses"].values())
@@ -117,7 +134,9 @@ def test_move_resamples_exactly_like_keras_affine_transform(fill_mode):
     # move() gathers by hand so that XLA compiles it; it must stay the same resampling.
     x = np.random.default_rng(0).uniform(0, 255, (3, 37, 53, 3)).astype("float32")
     t = temporal.random_transforms(3, 37, 53, seed=1, motion=temporal.Motion(shift=6.0, zoom=0.05, degrees=4.0))
-    expected = ops.image.affine_transform(x, t, interpolation="bilinear", fill_mode=fill_mode,
-                                          fill_value=0, data_format="channels_last")
-    np.testing.assert_allclose(ops.convert_to_numpy(temporal.move(x, t, fill_mode)),
-                               ops.convert_to_numpy(expected), atol=1e-3)
+    expected = ops.image.affine_transform(
+        x, t, interpolation="bilinear", fill_mode=fill_mode, fill_value=0, data_format="channels_last"
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(temporal.move(x, t, fill_mode)), ops.convert_to_numpy(expected), atol=1e-3
+    )

@@ -8,22 +8,31 @@ from conftest import needs_jax, run_under_jax
 
 from stylecam.errors import UserError
 from stylecam.modelfile import file_sha256, load_model
-from stylecam.network import DESIGNS
 from training import vgg
 from training.gatys import paint
 from training.losses import LossWeights
 from training.train import TrainConfig, learning_rate, train
 
-
-PLAIN = LossWeights(temporal=0.0)   # no stability term: the tiny runs stay fast
+PLAIN = LossWeights(temporal=0.0)  # no stability term: the tiny runs stay fast
 
 
 def config(photos, tmp_path, steps, every):
-    return TrainConfig(str(photos.parent / "style.png"), str(photos), "tiny",
-                       output=str(tmp_path / "tiny.keras"), workdir=str(tmp_path / "run"),
-                       size=32, batch=2, steps=steps, lr=5e-3, style_size=64, width=4,
-                       checkpoint_every=every, precision="float32",
-                       weights=PLAIN)
+    return TrainConfig(
+        str(photos.parent / "style.png"),
+        str(photos),
+        "tiny",
+        output=str(tmp_path / "tiny.keras"),
+        workdir=str(tmp_path / "run"),
+        size=32,
+        batch=2,
+        steps=steps,
+        lr=5e-3,
+        style_size=64,
+        width=4,
+        checkpoint_every=every,
+        precision="float32",
+        weights=PLAIN,
+    )
 
 
 class Record(keras.callbacks.Callback):
@@ -37,7 +46,7 @@ class Record(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.losses.append(float(logs[self.term]))
-        n = len(self.losses)   # logs are running means over the epoch; recover this step's value
+        n = len(self.losses)  # logs are running means over the epoch; recover this step's value
         self.steps.append(n * self.losses[-1] - (n - 1) * self.losses[-2] if n > 1 else self.losses[0])
 
     def on_epoch_end(self, epoch, logs=None):
@@ -83,6 +92,7 @@ def test_gatys_lowers_the_loss():
     assert image.shape == content.shape and image.dtype == np.uint8
     from training.gatys import evaluate_terms
     from training.losses import PerceptualLoss
+
     start = evaluate_terms(PerceptualLoss(style, features), content[None], content[None])
     assert final["total"] < 0.5 * start["total"]
 
@@ -113,13 +123,12 @@ def test_init_starts_from_a_model_and_counts_its_steps(photos, tmp_path):
 
 def test_fast_design_learns_its_teachers_output(photos, tmp_path):
     from stylecam.modelfile import save_model
-    from stylecam.network import build_transform_net
+    from stylecam.network import build_network
 
     # The teacher: another fast network (random, seed 7), so its output is one the student can
     # reach exactly; an untrained full network's noise-like output is not (the grid filter).
     keras.utils.set_random_seed(7)
-    teacher_net = build_transform_net(**{**DESIGNS["fast"], "width": 4})
-    teacher_net.init_subpixel()
+    teacher_net = build_network("fast", width=4)
     teacher = save_model(teacher_net, tmp_path / "teacher.keras", {"name": "teacher"})
     rec = Record(term="distill")
     cfg = config(photos, tmp_path, steps=80, every=80)
@@ -128,44 +137,8 @@ def test_fast_design_learns_its_teachers_output(photos, tmp_path):
     train(cfg, progress=False, callbacks=[rec])
     assert np.mean(rec.steps[-5:]) < 0.5 * np.mean(rec.steps[:2])
     model = load_model(tmp_path / "tiny.keras")
-    assert model.design == {**DESIGNS["fast"], "width": 4}
+    assert model.design == {"design": "fast", "width": 4, "residual_blocks": 3}
     assert model.metadata["design"] == "fast" and model.metadata["teacher"]["sha256"] == file_sha256(teacher)
-
-
-def test_init_crosses_the_antialiasing_options_which_have_no_weights(photos, tmp_path):
-    # A fast network trained without the grid filter or the antialiased body fine-tunes into
-    # the fast design (which has both): the weights carry over unchanged.
-    cfg = config(photos, tmp_path / "a", steps=2, every=2)
-    cfg.design = ",".join(f"{k}={v}" for k, v in {**DESIGNS["fast"], "antialias": 0, "antialias_body": 0}.items())
-    train(cfg, progress=False)
-    before = load_model(tmp_path / "a" / "tiny.keras")
-    cfg = config(photos, tmp_path / "b", steps=2, every=2)
-    cfg.design, cfg.init, cfg.lr = "fast", str(tmp_path / "a" / "tiny.keras"), 0.0
-    train(cfg, progress=False)
-    after = load_model(tmp_path / "b" / "tiny.keras")
-    assert after.design == {**DESIGNS["fast"], "width": 4}
-    assert before.design["antialias"] == before.design["antialias_body"] == 0
-    for a, b in zip(before.get_weights(), after.get_weights()):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_init_adds_a_detail_stage_that_starts_as_the_identity(photos, tmp_path):
-    cfg = config(photos, tmp_path / "a", steps=2, every=2)
-    cfg.design = "fast,detail=0"
-    train(cfg, progress=False)
-    before = tmp_path / "a" / "tiny.keras"
-    cfg = config(photos, tmp_path / "b", steps=2, every=2)
-    cfg.design, cfg.init, cfg.lr = "fast,detail=4", str(before), 0.0
-    train(cfg, progress=False)
-    after = load_model(tmp_path / "b" / "tiny.keras")
-    assert after.design == {**DESIGNS["fast"], "width": 4, "detail": 4}
-    x = np.random.default_rng(8).uniform(0, 255, (1, 24, 40, 3)).astype("float32")
-    np.testing.assert_array_equal(np.asarray(after(x)), np.asarray(load_model(before)(x)))
-    # The other way would drop the stage's weights: refused.
-    cfg = config(photos, tmp_path / "c", steps=2, every=2)
-    cfg.design, cfg.init = "fast,detail=0", str(tmp_path / "b" / "tiny.keras")
-    with pytest.raises(UserError, match="different architecture"):
-        train(cfg, progress=False)
 
 
 def test_teacher_of_another_painting_is_refused(photos, tmp_path):
@@ -183,13 +156,39 @@ def test_train_cli_bad_design_and_mismatched_init_are_one_line_errors(photos, tm
     import sys
 
     def train_cli(*extra):
-        return subprocess.run([sys.executable, "-m", "stylecam.cli", "train", str(photos.parent / "style.png"),
-                               "--content", str(photos), "--name", "x", "--workdir", str(tmp_path / "run"),
-                               "-o", str(tmp_path / "x.keras"), "--size", "32", "--batch", "2", "--steps", "2",
-                               "--checkpoint-every", "2", *map(str, extra)], capture_output=True, text=True)
-    for extra, words in [(("--design", "bogus"), "--design 'bogus'"),
-                         (("--design", "width=8,edge_kernel=4"), "edge_kernel must be odd"),
-                         (("--init", tiny_model), "different architecture")]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "stylecam.cli",
+                "train",
+                str(photos.parent / "style.png"),
+                "--content",
+                str(photos),
+                "--name",
+                "x",
+                "--workdir",
+                str(tmp_path / "run"),
+                "-o",
+                str(tmp_path / "x.keras"),
+                "--size",
+                "32",
+                "--batch",
+                "2",
+                "--steps",
+                "2",
+                "--checkpoint-every",
+                "2",
+                *map(str, extra),
+            ],
+            capture_output=True,
+            text=True,
+        )
+
+    for extra, words in [
+        (("--design", "bogus"), "--design must be full or fast"),
+        (("--init", tiny_model), "different network"),
+    ]:
         r = train_cli(*extra)
         assert r.returncode == 2 and words in r.stderr, r.stderr
         assert "Traceback" not in r.stderr and not (tmp_path / "x.keras").exists()
@@ -247,4 +246,4 @@ def test_training_runs_under_jax_and_its_model_file_runs_under_tensorflow(photos
     assert model.metadata["steps"] == 30 and model.metadata["temporal_training"]
     jax_out = np.load(tmp_path / "stylized.npy")
     tf_out = Stylizer(model).stylize(frame)
-    assert np.abs(jax_out.astype(int) - tf_out.astype(int)).max() <= 1   # rounding only
+    assert np.abs(jax_out.astype(int) - tf_out.astype(int)).max() <= 1  # rounding only

@@ -11,8 +11,9 @@ def weights():
 
 def test_imagenet_weights_load_and_hash_matches(weights):
     assert vgg.fingerprint(weights) == vgg.WEIGHTS_SHA256
-    np.testing.assert_allclose(weights["block1_conv1"][0][0, 0, 0, :4],
-                               [0.42947057, 0.11727387, 0.03401296, 0.35422093], rtol=1e-6)
+    np.testing.assert_allclose(
+        weights["block1_conv1"][0][0, 0, 0, :4], [0.42947057, 0.11727387, 0.03401296, 0.35422093], rtol=1e-6
+    )
     assert weights["block4_conv3"][0].shape == (3, 3, 512, 512)
 
 
@@ -38,5 +39,8 @@ def test_features_have_vgg_shapes(weights):
     model = vgg.build_vgg_features(weights)
     out = model(np.zeros((1, 32, 48, 3), "float32"))
     assert {k: tuple(v.shape) for k, v in out.items()} == {
-        "relu1_2": (1, 32, 48, 64), "relu2_2": (1, 16, 24, 128),
-        "relu3_3": (1, 8, 12, 256), "relu4_3": (1, 4, 6, 512)}
+        "relu1_2": (1, 32, 48, 64),
+        "relu2_2": (1, 16, 24, 128),
+        "relu3_3": (1, 8, 12, 256),
+        "relu4_3": (1, 4, 6, 512),
+    }

@@ -1,12 +1,13 @@
 """Decoding and encoding: timing, size, rotation, audio, bad inputs (no network involved)."""
+
 from __future__ import annotations
 
 import pytest
+from conftest import SHARED_VIDEOS
+from media import audio_duration, read_timing
 
 from stylecam.errors import UserError
-from stylecam.video_io import (VideoReader, VideoWriter, audio_duration, probe, read_timing)
-
-from conftest import SHARED_VIDEOS
+from stylecam.video_io import VideoReader, VideoWriter, probe
 
 
 def copy_video(src, dst, transform=lambda img: img):
@@ -15,8 +16,14 @@ def copy_video(src, dst, transform=lambda img: img):
     writer = None
     for f in VideoReader(src, info):
         if writer is None:
-            writer = VideoWriter(dst, f.image.shape[1], f.image.shape[0], f.time_base,
-                                 audio_from=src if info.has_audio else None, audio_start=info.start)
+            writer = VideoWriter(
+                dst,
+                f.image.shape[1],
+                f.image.shape[0],
+                f.time_base,
+                audio_from=src if info.has_audio else None,
+                audio_start=info.start,
+            )
         writer.write(transform(f.image), f.pts, f.duration)
     writer.close()
     return writer
@@ -53,7 +60,7 @@ def test_variable_frame_rate_timing_is_kept(make_video, tmp_path):
     out = tmp_path / "vfr-out.mp4"
     copy_video(src, out)
     want, got = read_timing(src).timestamps, read_timing(out).timestamps
-    assert want[10] - want[9] == pytest.approx(0.6)      # the gap is really in the input
+    assert want[10] - want[9] == pytest.approx(0.6)  # the gap is really in the input
     assert got == pytest.approx(want, abs=1e-3)
 
 
@@ -87,6 +94,7 @@ def test_tree_avi_68_frames_over_29_6_seconds(tmp_path):
 
 
 # ---------------------------------------------------------------- bad inputs
+
 
 def test_missing_empty_and_not_a_video(tmp_path):
     with pytest.raises(UserError, match="not found"):

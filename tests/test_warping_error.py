@@ -1,4 +1,5 @@
 """The warping error E_warp (Lai et al. 2018) on constructed videos, and `stylecam evaluate`."""
+
 from __future__ import annotations
 
 import json
@@ -11,11 +12,9 @@ import numpy as np
 import pytest
 
 from stylecam.errors import UserError
-from training.warping_error import (consistency_mask, pair_error, video_warping_errors,
-                                    warping_error, warping_errors)
+from training.warping_error import consistency_mask, pair_error, video_warping_errors, warping_error, warping_errors
 
-ENV = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
-       "TF_CPP_MIN_LOG_LEVEL": "3"}
+ENV = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def texture(h, w, seed, sigma=1.5):
@@ -32,7 +31,7 @@ def pan(frames=8, step=2, size=(64, 48), noise=0, seed=0):
     rng = np.random.default_rng(seed + 1)
     for t in range(frames):
         x0 = 8 + step * (frames - t)
-        f = big[8:8 + h, x0:x0 + w].copy()
+        f = big[8 : 8 + h, x0 : x0 + w].copy()
         if noise:
             f = np.clip(f.astype(int) + rng.integers(-noise, noise + 1, f.shape), 0, 255).astype(np.uint8)
         yield f
@@ -48,14 +47,14 @@ def test_static_video_gives_zero():
 def test_known_translation_gives_about_zero():
     r = warping_errors(pan(step=2))
     assert r.pairs == 7 and r.size == (64, 48)
-    assert r.errors["input"] < 1e-4                       # about 1e-6 here: the flow floor
-    assert 0.85 < r.coverage < 1.0                         # the 2 px leaving the frame are masked
+    assert r.errors["input"] < 1e-4  # about 1e-6 here: the flow floor
+    assert 0.85 < r.coverage < 1.0  # the 2 px leaving the frame are masked
     # with the exact flow, an integer shift warps back exactly
     a, b = list(pan(frames=2, step=2))
     flow = np.zeros((48, 64, 2), np.float32)
     flow[..., 0] = 2.0
     mask = consistency_mask(flow, -flow)
-    assert not mask[:, -2:].any() and mask[:, :-2].all()   # pixels leaving the frame are excluded
+    assert not mask[:, -2:].any() and mask[:, :-2].all()  # pixels leaving the frame are excluded
     assert pair_error(a, b, flow, mask) == pytest.approx(0.0, abs=1e-12)
 
 
@@ -75,11 +74,11 @@ def test_masked_pixels_are_excluded():
     # exact flows for a 16 px square moving 3 px right over a static background
     h, w, x, v = 48, 64, 10, 3
     forward, backward = np.zeros((h, w, 2), np.float32), np.zeros((h, w, 2), np.float32)
-    forward[16:32, x:x + 16, 0] = v
-    backward[16:32, x + v:x + v + 16, 0] = -v
+    forward[16:32, x : x + 16, 0] = v
+    backward[16:32, x + v : x + v + 16, 0] = -v
     mask = consistency_mask(forward, backward)
     occluded = np.zeros((h, w), bool)
-    occluded[16:32, x + 16:x + 16 + v] = True              # background the square covers at t
+    occluded[16:32, x + 16 : x + 16 + v] = True  # background the square covers at t
     assert not mask[occluded].any() and mask[~occluded].all()
     # outputs that disagree only where the mask is off score zero; unmasked they would not
     prev = np.full((h, w, 3), 100, np.uint8)
@@ -97,14 +96,14 @@ def test_dis_flow_masks_a_real_occlusion():
     frames = []
     for t in range(2):
         f = background.copy()
-        f[40:40 + s, x + v * t:x + v * t + s] = square
+        f[40 : 40 + s, x + v * t : x + v * t + s] = square
         frames.append(f)
     dis = cv2.DISOpticalFlow_create(cv2.DISOpticalFlow_PRESET_MEDIUM)
     g = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
     mask = consistency_mask(dis.calc(g[0], g[1], None), dis.calc(g[1], g[0], None))
-    assert mask[40:40 + s, x + s:x + s + v].mean() < 0.5    # mostly caught
-    assert mask[44:36 + s, x + 4:x + s - 4].mean() > 0.9    # the moving square is trusted
-    assert mask[100:].mean() > 0.9                          # so is the static background
+    assert mask[40 : 40 + s, x + s : x + s + v].mean() < 0.5  # mostly caught
+    assert mask[44 : 36 + s, x + 4 : x + s - 4].mean() > 0.9  # the moving square is trusted
+    assert mask[100:].mean() > 0.9  # so is the static background
     assert warping_error(frames) < 2e-3
 
 
@@ -132,8 +131,13 @@ def test_video_pipeline_aligns_frames(make_video):
 
 
 def stylecam(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "stylecam.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=ENV)
+    return subprocess.run(
+        [sys.executable, "-m", "stylecam.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+    )
 
 
 def test_cli_evaluate_json(make_video, tiny_model):
@@ -151,6 +155,7 @@ def test_cli_evaluate_json(make_video, tiny_model):
 
 def test_evaluate_user_errors(tmp_path, tiny_model, make_video):
     from training.evaluate import evaluate_model
+
     with pytest.raises(UserError, match="video not found"):
         evaluate_model(str(tiny_model), [tmp_path / "missing.mp4"])
     with pytest.raises(UserError, match="nothing to evaluate"):
@@ -160,5 +165,6 @@ def test_evaluate_user_errors(tmp_path, tiny_model, make_video):
     with pytest.raises(UserError, match="model file not found"):
         evaluate_model(str(tmp_path / "nope.keras"), [make_video(audio=False)])
     r = stylecam("evaluate", "--model", tiny_model, "--video", tmp_path / "missing.mp4")
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"stylecam: error: video not found: "
-                                                                    f"{tmp_path / 'missing.mp4'}"]
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"stylecam: error: video not found: {tmp_path / 'missing.mp4'}"
+    ]

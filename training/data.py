@@ -1,4 +1,5 @@
 """Training crops from a folder of photos: random scale jitter, random crop, random flip."""
+
 from __future__ import annotations
 
 import warnings
@@ -65,7 +66,7 @@ class RandomCrops:
         h, w = image.shape[:2]
         side = max(8, int(round(min(h, w) * self.rng.uniform(*self.scale_range))))
         y, x = self.rng.integers(0, h - side + 1), self.rng.integers(0, w - side + 1)
-        patch = image[y:y + side, x:x + side]
+        patch = image[y : y + side, x : x + side]
         interp = cv2.INTER_AREA if side > self.size else cv2.INTER_CUBIC
         patch = cv2.resize(patch, (self.size, self.size), interpolation=interp)
         return patch[:, ::-1] if self.rng.random() < 0.5 else patch

@@ -1,4 +1,5 @@
 """Style fidelity on stills: a model's perceptual losses, optionally next to Gatys's."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,15 +48,26 @@ def mean_row(rows):
 
 # ---------------------------------------------------------------- `stylecam evaluate`
 
-def evaluate_model(model, videos=(), stills=None, style_image=None, max_frames=None, max_size=None,
-                   size=256, vgg_weights=None, batch=4, log=None) -> dict:
+
+def evaluate_model(
+    model,
+    videos=(),
+    stills=None,
+    style_image=None,
+    max_frames=None,
+    max_size=None,
+    size=256,
+    vgg_weights=None,
+    batch=4,
+    log=None,
+) -> dict:
     """The report of ``stylecam evaluate``: E_warp per video (input, stylized, ratio) and the
     mean content/style losses over a folder of stills. ``model``: a .keras path or a
     bundled style name. Problems the user can fix raise UserError before any work starts.
     """
     from stylecam.errors import UserError
-    from stylecam.process import StyleProcessor, load_stylizer
     from stylecam.styles import resolve_style
+    from stylecam.stylize import StyleProcessor, load_stylizer
 
     from .vgg import VGGWeightsError
     from .warping_error import FLOW_METHOD, video_warping_errors
@@ -86,18 +98,27 @@ def evaluate_model(model, videos=(), stills=None, style_image=None, max_frames=N
             if r.frames < 2:
                 raise UserError(f"{v}: E_warp needs at least 2 frames, it has {r.frames}")
             e_in, e_out = r.errors["input"], r.errors["stylized"]
-            report["videos"].append({
-                "video": str(v), "frames": r.frames, "width": r.size[0], "height": r.size[1],
-                "pairs": r.pairs, "skipped_pairs": r.skipped, "mask_coverage": r.coverage,
-                "ewarp_input": e_in, "ewarp_stylized": e_out, "ratio": r.ratio("stylized")})
+            report["videos"].append(
+                {
+                    "video": str(v),
+                    "frames": r.frames,
+                    "width": r.size[0],
+                    "height": r.size[1],
+                    "pairs": r.pairs,
+                    "skipped_pairs": r.skipped,
+                    "mask_coverage": r.coverage,
+                    "ewarp_input": e_in,
+                    "ewarp_stylized": e_out,
+                    "ratio": r.ratio("stylized"),
+                }
+            )
     if stills is not None:
         log(f"measuring stills in {stills} ...")
         try:
             rows = still_losses(model_path, style_image, stills, size, 0, vgg_weights)
         except (ValueError, VGGWeightsError) as e:
             raise UserError(str(e)) from None
-        report["stills"] = {"style_image": str(style_image), "size": size, "photos": rows,
-                            "mean": mean_row(rows)}
+        report["stills"] = {"style_image": str(style_image), "size": size, "photos": rows, "mean": mean_row(rows)}
     return report
 
 
@@ -107,9 +128,17 @@ def format_report(report: dict) -> str:
     if report["videos"]:
         rows = [("VIDEO", "FRAMES", "SIZE", "MASK", "E_WARP INPUT", "E_WARP STYLIZED", "RATIO")]
         for v in report["videos"]:
-            rows.append((Path(v["video"]).name, str(v["frames"]), f"{v['width']}x{v['height']}",
-                         f"{v['mask_coverage']:.0%}", f"{v['ewarp_input']:.4g}",
-                         f"{v['ewarp_stylized']:.4g}", f"{v['ratio']:.3g}"))
+            rows.append(
+                (
+                    Path(v["video"]).name,
+                    str(v["frames"]),
+                    f"{v['width']}x{v['height']}",
+                    f"{v['mask_coverage']:.0%}",
+                    f"{v['ewarp_input']:.4g}",
+                    f"{v['ewarp_stylized']:.4g}",
+                    f"{v['ratio']:.3g}",
+                )
+            )
         lines += ["", *_table(rows)]
     if report["stills"]:
         s = report["stills"]

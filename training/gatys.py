@@ -1,8 +1,9 @@
 """Gatys et al. (2016): optimise one image against the perceptual losses (the slow reference)."""
+
 from __future__ import annotations
 
-import numpy as np
 import keras
+import numpy as np
 
 from .loss_model import LossModel
 from .losses import LossWeights, PerceptualLoss
@@ -14,8 +15,9 @@ class PaintedImage(LossModel):
         super().__init__(loss, **kwargs)
         self.content = keras.ops.convert_to_tensor(content[None].astype("float32"))
         self._content_feats = loss.content_features(self.content)
-        self.image = self.add_weight(shape=self.content.shape, name="image",
-                                     initializer=keras.initializers.Constant(content[None]))
+        self.image = self.add_weight(
+            shape=self.content.shape, name="image", initializer=keras.initializers.Constant(content[None])
+        )
 
     def content_features(self, x):
         return self._content_feats
@@ -24,15 +26,24 @@ class PaintedImage(LossModel):
         return self.image
 
 
-def paint(content: np.ndarray, style: np.ndarray, vgg, steps=300, lr=4.0,
-          weights: LossWeights = LossWeights(), progress=True, history=None):
+def paint(
+    content: np.ndarray,
+    style: np.ndarray,
+    vgg,
+    steps=300,
+    lr=4.0,
+    weights: LossWeights = LossWeights(),
+    progress=True,
+    history=None,
+):
     """Return (image uint8 HxWx3, final loss terms); starts from the content image."""
     loss = PerceptualLoss(style, vgg, weights)
     model = PaintedImage(content.astype("float32"), loss)
     model.compile(optimizer=keras.optimizers.Adam(lr))
     callbacks = [ProgressBar(steps, steps, "paint", ("total", "content", "style"))] if progress else []
-    hist = model.fit(np.zeros((steps, 1), "float32"), batch_size=1, epochs=1, verbose=0,
-                     callbacks=callbacks, shuffle=False)
+    hist = model.fit(
+        np.zeros((steps, 1), "float32"), batch_size=1, epochs=1, verbose=0, callbacks=callbacks, shuffle=False
+    )
     image = np.clip(keras.ops.convert_to_numpy(model.image)[0], 0, 255).round().astype("uint8")
     final = evaluate_terms(loss, image[None], content[None])
     if history is not None:

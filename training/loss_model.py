@@ -3,6 +3,7 @@
 Training the transformation network and Gatys optimisation of one image both go through
 keras fit(), which gives a compiled step, checkpoints and callbacks on TensorFlow and JAX.
 """
+
 from __future__ import annotations
 
 import keras

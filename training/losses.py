@@ -4,6 +4,7 @@ Gatys optimisation and evaluation.
 Conventions: images are float RGB in [0, 255], batch first. Feature maps come from
 training.vgg. Every term is a mean, so its size does not depend on resolution.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -25,12 +26,13 @@ class LossWeights:
     The noise term is off (training.temporal.RECOMMENDED_NOISE_WEIGHT when wanted). ``distill``
     weights the teacher term of a fast network (training.train, ``--teacher``). PerceptualLoss
     itself only uses content, style and tv."""
+
     content: float = 1.0
     style: float = 10.0
     tv: float = 1.0
     temporal: float = 100.0
     noise: float = 0.0
-    distill: float = 0.0    # squared pixel difference to a teacher network's output
+    distill: float = 0.0  # squared pixel difference to a teacher network's output
 
     @property
     def temporal_training(self) -> bool:
@@ -73,13 +75,18 @@ def tv_loss(images):
 class PerceptualLoss:
     """Content, style and total-variation terms against one style image."""
 
-    def __init__(self, style_image: np.ndarray, vgg, weights: LossWeights = LossWeights(),
-                 style_layers=STYLE_LAYERS, content_layer=CONTENT_LAYER):
+    def __init__(
+        self,
+        style_image: np.ndarray,
+        vgg,
+        weights: LossWeights = LossWeights(),
+        style_layers=STYLE_LAYERS,
+        content_layer=CONTENT_LAYER,
+    ):
         self.vgg, self.weights = vgg, weights
         self.style_layers, self.content_layer = tuple(style_layers), content_layer
         feats = vgg(np.asarray(style_image, "float32")[None])
-        self.style_grams = [ops.convert_to_tensor(ops.convert_to_numpy(gram(feats[n])))
-                            for n in self.style_layers]
+        self.style_grams = [ops.convert_to_tensor(ops.convert_to_numpy(gram(feats[n]))) for n in self.style_layers]
 
     def content_features(self, images):
         return self.vgg(images)[self.content_layer]
@@ -91,5 +98,4 @@ class PerceptualLoss:
         s = style_loss([gram(feats[n]) for n in self.style_layers], self.style_grams)
         t = tv_loss(output)
         w = self.weights
-        return {"content": c, "style": s, "tv": t,
-                "total": w.content * c + w.style * s + w.tv * t}
+        return {"content": c, "style": s, "tv": t, "total": w.content * c + w.style * s + w.tv * t}

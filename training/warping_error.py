@@ -24,19 +24,22 @@ same motion judge the input itself (the floor set by flow error) and every outpu
 
 Everything streams: only the previous frame of each stream is kept.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 import cv2
 import numpy as np
 
 DIS_PRESET = cv2.DISOpticalFlow_PRESET_MEDIUM
-CONSISTENCY_ALPHA = 0.01   # |f + b~|^2 <= ALPHA (|f|^2 + |b~|^2) + BETA   (Ruder et al.)
+CONSISTENCY_ALPHA = 0.01  # |f + b~|^2 <= ALPHA (|f|^2 + |b~|^2) + BETA   (Ruder et al.)
 CONSISTENCY_BETA = 0.5
-FLOW_METHOD = ("OpenCV DIS optical flow (PRESET_MEDIUM) on the input frames, occlusion mask by "
-               "forward-backward check |f+b~|^2 <= 0.01(|f|^2+|b~|^2)+0.5; squared error averaged over RGB in [0,1]")
+FLOW_METHOD = (
+    "OpenCV DIS optical flow (PRESET_MEDIUM) on the input frames, occlusion mask by "
+    "forward-backward check |f+b~|^2 <= 0.01(|f|^2+|b~|^2)+0.5; squared error averaged over RGB in [0,1]"
+)
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:
@@ -54,18 +57,24 @@ def warp(image: np.ndarray, flow: np.ndarray, grid=None) -> np.ndarray:
     """W(x) = image(x + flow(x)), bilinear, borders replicated; float32 out."""
     h, w = flow.shape[:2]
     gx, gy = grid if grid is not None else _grid(h, w)
-    return cv2.remap(np.asarray(image, np.float32), gx + flow[..., 0], gy + flow[..., 1],
-                     interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(
+        np.asarray(image, np.float32),
+        gx + flow[..., 0],
+        gy + flow[..., 1],
+        interpolation=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
-def consistency_mask(forward: np.ndarray, backward: np.ndarray, grid=None,
-                     motion_boundaries: bool = False) -> np.ndarray:
+def consistency_mask(
+    forward: np.ndarray, backward: np.ndarray, grid=None, motion_boundaries: bool = False
+) -> np.ndarray:
     """Bool (H, W) on the t-1 grid: pixels whose motion is trusted (see the module doc)."""
     h, w = forward.shape[:2]
     gx, gy = grid if grid is not None else _grid(h, w)
     back = warp(backward, forward, (gx, gy))
     sum_sq = np.sum((forward + back) ** 2, axis=2)
-    norms = np.sum(forward ** 2, axis=2) + np.sum(back ** 2, axis=2)
+    norms = np.sum(forward**2, axis=2) + np.sum(back**2, axis=2)
     mask = sum_sq <= CONSISTENCY_ALPHA * norms + CONSISTENCY_BETA
     tx, ty = gx + forward[..., 0], gy + forward[..., 1]
     mask &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
@@ -73,12 +82,13 @@ def consistency_mask(forward: np.ndarray, backward: np.ndarray, grid=None,
         du = np.gradient(forward[..., 0])
         dv = np.gradient(forward[..., 1])
         grad_sq = du[0] ** 2 + du[1] ** 2 + dv[0] ** 2 + dv[1] ** 2
-        mask &= grad_sq <= 0.01 * np.sum(forward ** 2, axis=2) + 0.002
+        mask &= grad_sq <= 0.01 * np.sum(forward**2, axis=2) + 0.002
     return mask
 
 
-def pair_error(previous: np.ndarray, current: np.ndarray, flow: np.ndarray, mask: np.ndarray,
-               grid=None) -> float | None:
+def pair_error(
+    previous: np.ndarray, current: np.ndarray, flow: np.ndarray, mask: np.ndarray, grid=None
+) -> float | None:
     """E_t for uint8 RGB outputs O_{t-1}, O_t; None when the mask is empty."""
     n = int(mask.sum())
     if n == 0:
@@ -91,12 +101,12 @@ def pair_error(previous: np.ndarray, current: np.ndarray, flow: np.ndarray, mask
 
 @dataclass
 class WarpingResult:
-    errors: dict[str, float]          # name -> E_warp (nan when no pair had a mask)
-    pairs: int                        # frame pairs measured
-    skipped: int                      # pairs with an empty mask
-    coverage: float                   # mean fraction of pixels in the mask
+    errors: dict[str, float]  # name -> E_warp (nan when no pair had a mask)
+    pairs: int  # frame pairs measured
+    skipped: int  # pairs with an empty mask
+    coverage: float  # mean fraction of pixels in the mask
     frames: int = 0
-    size: tuple[int, int] = (0, 0)    # (width, height) measured at
+    size: tuple[int, int] = (0, 0)  # (width, height) measured at
     per_pair: dict[str, list[float]] = field(default_factory=dict)
 
     def ratio(self, name: str, reference: str = "input") -> float:
@@ -113,8 +123,7 @@ class WarpingErrorMeter:
     under the name ``input``. Flow and mask are computed once per pair and shared.
     """
 
-    def __init__(self, preset: int = DIS_PRESET, motion_boundaries: bool = False,
-                 keep_per_pair: bool = False):
+    def __init__(self, preset: int = DIS_PRESET, motion_boundaries: bool = False, keep_per_pair: bool = False):
         self._dis = cv2.DISOpticalFlow_create(preset)
         self.motion_boundaries = motion_boundaries
         self.keep_per_pair = keep_per_pair
@@ -163,15 +172,20 @@ class WarpingErrorMeter:
         used = self.pairs - self.skipped
         names = self._prev.keys() or ["input"]
         errors = {k: (self._sums[k] / used if used else float("nan")) for k in names}
-        return WarpingResult(errors, self.pairs, self.skipped,
-                             self._coverage / self.pairs if self.pairs else 0.0, self.frames,
-                             (int(self._prev_gray.shape[1]), int(self._prev_gray.shape[0]))
-                             if self._prev_gray is not None else (0, 0),
-                             {k: list(v) for k, v in self._per_pair.items()})
+        return WarpingResult(
+            errors,
+            self.pairs,
+            self.skipped,
+            self._coverage / self.pairs if self.pairs else 0.0,
+            self.frames,
+            (int(self._prev_gray.shape[1]), int(self._prev_gray.shape[0])) if self._prev_gray is not None else (0, 0),
+            {k: list(v) for k, v in self._per_pair.items()},
+        )
 
 
-def warping_errors(inputs: Iterable[np.ndarray], outputs: Mapping[str, Iterable[np.ndarray]] | None = None,
-                   **kwargs) -> WarpingResult:
+def warping_errors(
+    inputs: Iterable[np.ndarray], outputs: Mapping[str, Iterable[np.ndarray]] | None = None, **kwargs
+) -> WarpingResult:
     """E_warp of the input stream and of each named output stream (zipped frame by frame)."""
     outputs = dict(outputs or {})
     meter = WarpingErrorMeter(**kwargs)
@@ -185,8 +199,7 @@ def warping_errors(inputs: Iterable[np.ndarray], outputs: Mapping[str, Iterable[
     return meter.result()
 
 
-def warping_error(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray] | None = None,
-                  **kwargs) -> float:
+def warping_error(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray] | None = None, **kwargs) -> float:
     """E_warp of ``outputs`` under the flow of ``inputs`` (of ``inputs`` itself when None)."""
     if outputs is None:
         return warping_errors(inputs, **kwargs).errors["input"]
@@ -195,9 +208,10 @@ def warping_error(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray] | 
 
 # ---------------------------------------------------------------- videos through a model
 
+
 def video_frames(path, max_frames: int | None = None, max_size: int | None = None):
     """Decoded uint8 RGB frames of ``path`` (first ``max_frames``), long side at most ``max_size``."""
-    from stylecam.process import scaled_size
+    from stylecam.stylize import scaled_size
     from stylecam.video_io import VideoReader
 
     reader = VideoReader(path)
@@ -213,8 +227,9 @@ def video_frames(path, max_frames: int | None = None, max_size: int | None = Non
         reader.close()
 
 
-def video_warping_errors(processor, path, max_frames: int | None = None, max_size: int | None = None,
-                         batch: int = 4, **kwargs) -> WarpingResult:
+def video_warping_errors(
+    processor, path, max_frames: int | None = None, max_size: int | None = None, batch: int = 4, **kwargs
+) -> WarpingResult:
     """Stylize a video with ``processor`` (a stylecam StyleProcessor or any batch callable)
     and measure E_warp of the input (``input``) and of the result (``stylized``).
 

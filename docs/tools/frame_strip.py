@@ -5,6 +5,7 @@
 Rows: the input frames; per model, its stylized frames, then |O(t-1) - warp(O(t))| (the
 per-pixel term of E_warp, x4, black where the flow check masks the pixel out).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,8 +14,8 @@ import itertools
 import cv2
 import numpy as np
 
-from stylecam.process import StyleProcessor, load_stylizer
-from training.warping_error import DIS_PRESET, consistency_mask, warp, video_frames
+from stylecam.stylize import StyleProcessor, load_stylizer
+from training.warping_error import DIS_PRESET, consistency_mask, video_frames, warp
 
 
 def label(image: np.ndarray, text: str) -> np.ndarray:
@@ -39,7 +40,9 @@ def main():
     frames = list(itertools.islice(video_frames(a.video, a.start + a.frames, a.max_size), a.start, None))
     gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
     dis = cv2.DISOpticalFlow_create(DIS_PRESET)
-    flows = [(dis.calc(gray[i - 1], gray[i], None), dis.calc(gray[i], gray[i - 1], None)) for i in range(1, len(frames))]
+    flows = [
+        (dis.calc(gray[i - 1], gray[i], None), dis.calc(gray[i], gray[i - 1], None)) for i in range(1, len(frames))
+    ]
     rows = [[label(f, "input" if i == 0 else f"t+{i}") for i, f in enumerate(frames)]]
     for n, model in enumerate(a.model):
         name = a.name[n] if a.name and n < len(a.name) else model

@@ -1,0 +1,105 @@
+"""The one frame path of convert, live and bench: load a style, then for each batch of frames
+downscale (``max_size``), run the network, scale back, keep the colours, blend (``strength``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import UserError
+from .hardware import uses_gpu
+from .styles import resolve_style
+
+QUALITIES = ("full", "fast")
+
+
+@dataclass
+class Look:
+    strength: float = 1.0
+    preserve_color: bool = False
+    max_size: int | None = None  # long side the network sees; the output returns to full size
+
+
+def check_quality(quality: str, allowed=QUALITIES) -> str:
+    if quality not in allowed:
+        raise UserError(f"--quality must be {', '.join(allowed[:-1])} or {allowed[-1]}, not {quality!r}")
+    return quality
+
+
+def live_quality(quality: str) -> str:
+    """``auto``: the fast networks unless a GPU runs the full ones in real time."""
+    if quality != "auto":
+        return quality
+    return "full" if uses_gpu() else "fast"
+
+
+def load_stylizer(style: str | None, quality: str = "full", precision: str = "auto"):
+    """A style name or model path -> a compiled Stylizer (UserError when it cannot load).
+    ``quality`` picks a bundled style's full or fast network (full where it has no fast one);
+    ``precision`` "auto" is stylecam.tuning.auto_precision's choice."""
+    # Keras and TensorFlow load here, when a network is needed, so --help and errors stay instant.
+    from .modelfile import load_model
+    from .tuning import PRECISIONS, auto_precision, inference_net, tuned_stylizer
+
+    if precision not in ("auto", *PRECISIONS):
+        raise UserError(f"--precision must be auto or one of {', '.join(PRECISIONS)}, not {precision!r}")
+    net = load_model(resolve_style(style, quality))
+    chosen = auto_precision(net) if precision == "auto" else precision
+    return tuned_stylizer(inference_net(net, chosen))
+
+
+def scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    if not max_size or max(width, height) <= max_size:
+        return width, height
+    s = max_size / max(width, height)
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
+def blend(original: np.ndarray, stylized: np.ndarray, strength: float) -> np.ndarray:
+    """``strength`` 1 is the stylized frame, 0 the original; uint8 in, uint8 out."""
+    strength = float(np.clip(strength, 0.0, 1.0))
+    if strength >= 1.0:
+        return stylized
+    if strength <= 0.0:
+        return original.copy()
+    out = original.astype(np.float32) * (1.0 - strength) + stylized.astype(np.float32) * strength
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def preserve_color(original: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+    """Stylized luminance with the original's chroma (YCrCb), for one RGB frame or a batch."""
+    if original.ndim == 4:
+        return np.stack([preserve_color(o, s) for o, s in zip(original, stylized)])
+    ycc = cv2.cvtColor(original, cv2.COLOR_RGB2YCrCb)
+    ycc[..., 0] = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb)[..., 0]
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+
+
+def finish(original: np.ndarray, stylized: np.ndarray, strength: float = 1.0, keep_color: bool = False) -> np.ndarray:
+    """Colour preservation first, then the strength blend."""
+    if keep_color:
+        stylized = preserve_color(original, stylized)
+    return blend(original, stylized, strength)
+
+
+class StyleProcessor:
+    """Callable on a uint8 RGB batch (N, H, W, 3); returns the finished batch, same shape.
+    Live changes its ``look`` and ``stylizer`` between frames."""
+
+    def __init__(self, stylizer, look: Look | None = None):
+        self.stylizer = stylizer
+        self.look = look or Look()
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        look = self.look
+        n, h, w = frames.shape[:3]
+        sw, sh = scaled_size(w, h, look.max_size)
+        if (sw, sh) != (w, h):
+            small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames])
+            styled = self.stylizer.stylize_batch(small)
+            styled = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in styled])
+        else:
+            styled = self.stylizer.stylize_batch(frames)
+        return finish(frames, styled, look.strength, look.preserve_color)
