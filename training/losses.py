@@ -19,10 +19,9 @@ STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 @dataclass(frozen=True)
 class LossWeights:
     """Weights of the loss terms; ``stylecam train``'s defaults. ``temporal`` and ``noise`` weight
-    the stability terms of training.temporal: the warp term is on by default because it cut the
-    pan clips' flicker by 39-72% in every controlled run, and at 100 it cost little style late
-    in training, where 300 cost Starry Night 26% (README, "Less flicker"); it takes about 1.5x
-    the step time.
+    the stability terms of training.temporal: the warp term is on by default because it cut flicker
+    in every controlled run at little cost in style (docs/design.md, "The warp term"); it makes
+    each step slower.
     The noise term is off (training.temporal.RECOMMENDED_NOISE_WEIGHT when wanted). ``distill``
     weights the teacher term of a fast network (training.train, ``--teacher``). PerceptualLoss
     itself only uses content, style and tv."""

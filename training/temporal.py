@@ -29,7 +29,7 @@ from keras import ops
 TEMPORAL_TERMS = ("temporal", "noise")
 
 # The default weights balance the warp term against content and style; the measurements behind
-# them are in docs/results.md ("Less flicker").
+# them are in docs/design.md ("The warp term") and docs/results.md ("Flicker").
 
 
 @dataclass(frozen=True)
