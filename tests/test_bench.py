@@ -119,6 +119,7 @@ def test_options_are_checked():
     assert bench._pipeline_frames(5, [1, 2, 4]) == 8
 
 
+@pytest.mark.slow
 def test_bench_command_json(tmp_path, bf16_native, monkeypatch):
     """A tiny run through the CLI: the JSON has every field, with sane values."""
     from typer.testing import CliRunner
@@ -213,6 +214,7 @@ JAX_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @needs_jax
 def test_network_and_bench_run_under_jax(tiny_net, tiny_stylizer, tmp_path):
     frames = np.stack([tuning.test_frame(24, 32, seed) for seed in (1, 2)])

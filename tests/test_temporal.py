@@ -73,11 +73,12 @@ def test_warp_term_is_zero_for_equivariant_networks_and_large_for_noise():
     assert 2 < ident["temporal"] < 40 and ident["noise"] == pytest.approx(Motion().noise ** 2, rel=0.2)
 
 
+@pytest.mark.slow
 def test_training_with_the_terms_lowers_them():
     """Same start, same batches: a heavy stability weight gives a far steadier network."""
     import keras
 
-    from stylecam.network import TransformNet
+    from stylecam.network import FullNet
     from training import vgg
     from training.losses import PerceptualLoss
     from training.train import Trainer
@@ -90,16 +91,17 @@ def test_training_with_the_terms_lowers_them():
     measured = []
     for weights in (LossWeights(style=3.0, temporal=0.0), LossWeights(style=3.0, temporal=1e5, noise=1e5)):
         keras.utils.set_random_seed(0)
-        net = TransformNet(4, residual_blocks=1)
+        net = FullNet(4, residual_blocks=1)
         trainer = Trainer(net, PerceptualLoss(style, features, weights))
         trainer.compile(optimizer=keras.optimizers.Adam(5e-3), run_eagerly=True)
-        history = trainer.fit(crops, batch_size=2, epochs=1, shuffle=False, verbose=0).history
+        history = trainer.fit(crops, batch_size=2, epochs=3, shuffle=False, verbose=0).history
         assert ("temporal" in history) == weights.temporal_training
         measured.append(temporal.measure(net, held))
     plain, stable = measured
     assert stable["temporal"] < 0.5 * plain["temporal"] and stable["noise"] < 0.5 * plain["noise"]
 
 
+@pytest.mark.slow
 def test_train_tracks_the_terms_and_records_them_in_the_model_file(photos, tmp_path):
     assert LossWeights().temporal_training and LossWeights().noise == 0  # warp term on by default
     weights = LossWeights(

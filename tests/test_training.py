@@ -13,6 +13,8 @@ from training.gatys import paint
 from training.losses import LossWeights
 from training.train import TrainConfig, learning_rate, train
 
+pytestmark = pytest.mark.slow  # every test here trains or starts stylecam
+
 PLAIN = LossWeights(temporal=0.0)  # no stability term: the tiny runs stay fast
 
 

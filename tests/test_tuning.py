@@ -22,6 +22,7 @@ def test_xla_and_graph_engines_give_the_same_frames():
     assert np.abs(graph.astype(int) - xla).max() <= 1  # float rounding of fused kernels
 
 
+@pytest.mark.slow
 def test_auto_measures_once_and_remembers(cache, monkeypatch):
     net = build_network(width=4, residual_blocks=1)
     first = tuning.tuned_stylizer(net).engine

@@ -140,6 +140,7 @@ def stylecam(*args, timeout=120):
     )
 
 
+@pytest.mark.slow
 def test_cli_evaluate_json(make_video, tiny_model):
     video = make_video("ewarp.mp4", size=(64, 48), frames=8, fps=10, audio=False)
     r = stylecam("evaluate", "--model", tiny_model, "--video", video, "--max-frames", 6, "--json")
@@ -153,6 +154,7 @@ def test_cli_evaluate_json(make_video, tiny_model):
     assert v["ratio"] == pytest.approx(v["ewarp_stylized"] / v["ewarp_input"])
 
 
+@pytest.mark.slow
 def test_evaluate_user_errors(tmp_path, tiny_model, make_video):
     from training.evaluate import evaluate_model
 

@@ -28,8 +28,10 @@ from keras import ops
 
 TEMPORAL_TERMS = ("temporal", "noise")
 
-# The default weights balance the warp term against content and style; the measurements behind
-# them are in docs/design.md ("The warp term") and docs/results.md ("Flicker").
+# Upper weights for the terms (LossWeights has lower defaults): each makes its term a fair share of
+# the total on early networks; the measurements are in docs/design.md ("The warp term").
+RECOMMENDED_TEMPORAL_WEIGHT = 1000.0
+RECOMMENDED_NOISE_WEIGHT = 4000.0
 
 
 @dataclass(frozen=True)
