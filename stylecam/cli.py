@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 import typer
 
+from .atomic import os_error_line
 from .errors import UserError
 from .live import KEYS_HELP
 
@@ -42,10 +44,19 @@ def quiet_native_stderr():
     sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="backslashreplace")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout, systemd, docker): handled as Ctrl-C is, so partial outputs are removed."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run():
     """Console entry point: user errors become one line and exit status 2."""
     if "--debug" not in sys.argv[1:2]:
         quiet_native_stderr()
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(standalone_mode=True)
     except UserError as e:
@@ -53,6 +64,14 @@ def run():
             raise
         print(f"stylecam: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:
+        if _state["debug"]:
+            raise
+        print(f"stylecam: error: {os_error_line(e, e.filename or 'the output')}", file=sys.stderr)
+        sys.exit(1)
+    except Terminated:
+        print("stylecam: terminated", file=sys.stderr)
+        sys.exit(143)
     except KeyboardInterrupt:
         print("stylecam: interrupted", file=sys.stderr)
         sys.exit(130)
@@ -79,7 +98,7 @@ def train(
     temporal_weight: float = typer.Option(
         100.0,
         help="Weight of the warp-consistency (flicker) term "
-        "(0 = off: steps about 1.5x faster, more flicker; see "
+        "(0 = off: faster steps, more flicker; see "
         "training/temporal.py).",
     ),
     noise_weight: float = typer.Option(
@@ -114,6 +133,15 @@ def train(
     for p, what in [(style_image, "style image"), (content, "content folder")]:
         if not p.exists():
             raise UserError(f"{what} not found: {p}")
+    if checkpoint_every < 1:
+        raise UserError("--checkpoint-every must be at least 1")
+    if not content.is_dir():
+        raise UserError(f"--content {content} is not a folder; give the folder of training photos")
+    from .image_io import IMAGE_SUFFIXES, read_image
+
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in content.rglob("*")):
+        raise UserError(f"no photos ({', '.join(sorted(IMAGE_SUFFIXES))}) in {content}")
+    read_image(style_image)  # a painting that is no image fails here, before anything is created
     if steps <= 0 or steps % checkpoint_every:
         raise UserError("--steps must be a positive multiple of --checkpoint-every")
     if precision not in ("auto", "float32", "bfloat16"):
@@ -249,6 +277,12 @@ def convert(
     ),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower = better, bigger)."),
     preset: str = typer.Option("medium", "--preset", help="x264 speed preset (ultrafast .. veryslow)."),
+    exact_size: bool = typer.Option(
+        False,
+        "--exact-size",
+        help="Keep an odd width or height exactly (H.264 4:4:4, which few players "
+        "play) instead of padding it to even by one repeated edge pixel.",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
 ):
     """Stylize a video (H.264, audio copied, timing and size kept), an image, or a folder of images."""
@@ -268,9 +302,13 @@ def convert(
         )
 
     summary = convert_path(
-        input, out, processor, batch=batch, overwrite=overwrite, settings=EncodeSettings(crf, preset)
+        input, out, processor, batch=batch, overwrite=overwrite, settings=EncodeSettings(crf, preset, exact_size)
     )
-    typer.echo(summary.line())
+    if summary.frames:
+        typer.echo(summary.line())
+    if summary.skipped:
+        names = ", ".join(summary.skipped[:5]) + (", ..." if len(summary.skipped) > 5 else "")
+        raise UserError(f"{len(summary.skipped)} input image(s) could not be read and were skipped: {names}")
 
 
 @app.command(epilog=KEYS_HELP)
@@ -298,12 +336,14 @@ def live(
 ):
     """Live stylized preview of a webcam (or a file) in a window."""
     from .hardware import select_device
-    from .live import Capture, LiveOptions, LiveSession, NoWindow, Window, style_list
+    from .live import Capture, LiveOptions, LiveSession, NoWindow, Window, check_record_target, style_list
     from .styles import DEFAULT_STYLE, bundled_styles
     from .stylize import Look, check_quality, live_quality, load_stylizer
 
     if no_window and record is None:
         raise UserError("--no-window needs --record FILE (there is nothing else to do with the frames)")
+    if record is not None:
+        check_record_target(record, source, overwrite)
     capture = Capture(source if source is not None else camera, loop=loop)
     display = NoWindow() if no_window else Window()
     bundled = list(dict.fromkeys(s.name for s in bundled_styles()))

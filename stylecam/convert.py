@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import atomic_output
+from .atomic import atomic_output, check_writable
 from .errors import UserError
 from .image_io import IMAGE_SUFFIXES, read_image, read_image_alpha, write_image
 from .pipeline import Pipeline, StageTimes
-from .stylize import StyleProcessor
+from .stylize import MAX_NETWORK_PIXELS, StyleProcessor
 from .video_io import VIDEO_SUFFIXES, EncodeSettings, Frame, VideoReader, VideoWriter, probe
 
 
@@ -29,15 +29,31 @@ class Summary:
     audio: bool = False
     times: StageTimes | None = None
     files: int = 1
+    skipped: list = field(default_factory=list)  # inputs that could not be read
+    notes: dict = field(default_factory=dict)  # what the output differs in from the input, and why
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
 
     def line(self) -> str:
+        if not self.frames:
+            return f"wrote nothing: no input in {self.output.name}'s source could be read"
         size = _size_of(self.output)
         what = f"{self.files} images" if self.files > 1 or self.output.is_dir() else f"{self.width}x{self.height}"
-        audio = ", audio copied" if self.audio else ""
+        audio = (
+            (
+                ", audio as AAC (its codec does not fit the container)"
+                if self.notes.get("audio_transcoded")
+                else ", audio copied"
+            )
+            if self.audio
+            else ""
+        )
+        if self.notes.get("working_size"):
+            what += f" (stylized at {self.notes['working_size']} and scaled back: a large frame; --max-size sets it)"
+        if self.notes.get("padded_to"):
+            what += f" (padded to {self.notes['padded_to']} by repeating the edge, for 4:2:0 that every player plays)"
         busy = ""
         if self.times is not None:
             t = self.times
@@ -87,9 +103,20 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> str:
             raise UserError(f"cannot write video to {dst.name}: use an output ending in " + ", ".join(VIDEO_SUFFIXES))
     if kind != "folder" and dst.exists() and not overwrite:
         raise UserError(f"{dst} already exists (use --overwrite to replace it)")
+    if dst.is_dir() and kind != "folder":
+        raise UserError(f"{dst} is a folder; give a file name for the output")
     if not dst.parent.exists():
         raise UserError(f"output folder does not exist: {dst.parent}")
+    check_writable(dst.parent)
     return kind
+
+
+def _working_note(processor, width: int, height: int) -> dict:
+    """The size the network stylized at, where large frames were scaled down for it."""
+    size = getattr(processor, "working_size", None)
+    if size and size != (width, height) and not processor.look.max_size:
+        return {"working_size": f"{size[0]}x{size[1]}"}
+    return {}
 
 
 def _progress(total, desc):
@@ -110,14 +137,18 @@ def convert_video(
     batch: int = 4,
     settings: EncodeSettings | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Summary:
     info = probe(src)
     reader = VideoReader(src, info)
     start = time.perf_counter()
     writer = None
-    pipe = Pipeline(reader, processor, batch=batch, stop_source=reader.close)
+    # Large frames go one or two at a time: the queues then hold fewer of them (bounded memory).
+    fits = MAX_NETWORK_PIXELS // max(1, info.width * info.height)
+    batch = max(1, min(batch, fits))
+    pipe = Pipeline(reader, processor, batch=batch, queue_size=None if fits else 2, stop_source=reader.close)
     bar = _progress(info.expected_frames, src.name) if progress else None
-    with atomic_output(dst) as tmp:
+    with atomic_output(dst, overwrite) as tmp:
         try:
             for frame, out in pipe.results():
                 if writer is None:
@@ -130,6 +161,7 @@ def convert_video(
                         audio_from=src if info.has_audio else None,
                         audio_start=info.start,
                         settings=settings,
+                        audio_codecs=info.audio_codecs,
                     )
                 writer.write(out, frame.pts, frame.duration)
                 if bar is not None:
@@ -146,17 +178,20 @@ def convert_video(
         finally:
             if bar is not None:
                 bar.close()
-    return Summary(
-        dst, writer.frames, time.perf_counter() - start, writer.width, writer.height, info.has_audio, pipe.times
-    )
+    notes = {"audio_transcoded": writer.audio_transcoded, **_working_note(processor, writer.width, writer.height)}
+    if any(writer.padded):
+        notes["padded_to"] = f"{writer.width + writer.padded[1]}x{writer.height + writer.padded[0]}"
+    seconds = time.perf_counter() - start
+    return Summary(dst, writer.frames, seconds, writer.width, writer.height, info.has_audio, pipe.times, notes=notes)
 
 
-def convert_image(src: Path, dst: Path, processor: StyleProcessor) -> Summary:
+def convert_image(src: Path, dst: Path, processor: StyleProcessor, overwrite: bool = False) -> Summary:
     start = time.perf_counter()
     image, alpha = read_image_alpha(src)
     out = processor(image[None])[0]
-    write_image(dst, out, alpha)
-    return Summary(dst, 1, time.perf_counter() - start, out.shape[1], out.shape[0])
+    write_image(dst, out, alpha, overwrite)
+    h, w = out.shape[:2]
+    return Summary(dst, 1, time.perf_counter() - start, w, h, notes=_working_note(processor, w, h))
 
 
 def convert_folder(
@@ -169,26 +204,37 @@ def convert_folder(
     clash = [t for t in targets if t.exists()]
     if clash and not overwrite:
         raise UserError(f"{clash[0]} already exists ({len(clash)} outputs exist; use --overwrite)")
+    created = not dst.exists()
     dst.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    unreadable: list[Path] = []
 
     def frames():
         for i, p in enumerate(images):
-            image, alpha = read_image_alpha(p)
+            try:
+                image, alpha = read_image_alpha(p)
+            except UserError:  # convert the rest; the summary names the bad ones
+                unreadable.append(p)
+                continue
             yield Frame(i, image, i, 1, 1, extra={"target": dst / p.name, "alpha": alpha})
 
     bar = _progress(len(images), src.name) if progress else None
     pipe = Pipeline(frames(), processor, batch=1)
     try:
         for frame, out in pipe.results():
-            write_image(frame.extra["target"], out, frame.extra["alpha"])
+            write_image(frame.extra["target"], out, frame.extra["alpha"], overwrite)
             if bar is not None:
                 bar.update(1)
     finally:
         pipe.stop()
         if bar is not None:
             bar.close()
-    return Summary(dst, len(images), time.perf_counter() - start, 0, 0, times=pipe.times, files=len(images))
+    done = len(images) - len(unreadable)
+    if not done and created:
+        dst.rmdir()
+    return Summary(
+        dst, done, time.perf_counter() - start, 0, 0, times=pipe.times, files=done, skipped=[p.name for p in unreadable]
+    )
 
 
 def convert_path(
@@ -211,5 +257,5 @@ def convert_path(
     if kind == "folder":
         return convert_folder(src, dst, processor, overwrite, progress)
     if kind == "image":
-        return convert_image(src, dst, processor)
-    return convert_video(src, dst, processor, batch, settings, progress)
+        return convert_image(src, dst, processor, overwrite)
+    return convert_video(src, dst, processor, batch, settings, progress, overwrite)

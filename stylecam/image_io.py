@@ -36,7 +36,7 @@ def read_image_alpha(path) -> tuple[np.ndarray, np.ndarray | None]:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), alpha
 
 
-def write_image(path, image: np.ndarray, alpha: np.ndarray | None = None) -> Path:
+def write_image(path, image: np.ndarray, alpha: np.ndarray | None = None, overwrite: bool = True) -> Path:
     """Encode by the file's extension into a temp file beside it, then rename into place.
     ``alpha`` is kept where the format can carry it (PNG, WebP, TIFF) and dropped otherwise."""
     path = Path(path)
@@ -50,6 +50,6 @@ def write_image(path, image: np.ndarray, alpha: np.ndarray | None = None) -> Pat
     if not ok:
         raise UserError(f"could not encode {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path) as tmp:
+    with atomic_output(path, overwrite) as tmp:
         tmp.write_bytes(data.tobytes())
     return path

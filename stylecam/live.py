@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .atomic import PartialFile
+from .atomic import PartialFile, check_writable
 from .errors import UserError
 from .pipeline import Pipeline
 from .stylize import Look, StyleProcessor
@@ -61,8 +61,11 @@ class Capture:
     def __init__(self, source: int | str, realtime: bool = True, loop: bool = False):
         self.source, self.realtime, self.loop = source, realtime, loop
         self.is_camera = isinstance(source, int)
-        if not self.is_camera and "://" not in str(source) and not Path(source).is_file():
-            raise UserError(f"--source not found: {source}")
+        if not self.is_camera and "://" not in str(source):
+            if Path(source).is_dir():
+                raise UserError(f"--source {source} is a folder; give a video file, a stream URL or --camera N")
+            if not Path(source).is_file():
+                raise UserError(f"--source not found: {source}")
         self.cap = cv2.VideoCapture(source)
         if not self.cap.isOpened():
             self.cap.release()
@@ -162,14 +165,47 @@ class NoWindow:
         pass
 
 
+def draw_text(bgr: np.ndarray, lines: list[str]) -> np.ndarray:
+    """White text with a dark outline, readable on any picture. The outline is the text's own
+    glyphs widened (a thicker putText draws other glyph shapes, which left ghost letters)."""
+    scale = max(0.35, min(0.6, bgr.shape[1] / 1100))
+    mask = np.zeros(bgr.shape[:2], np.uint8)
+    for i, text in enumerate(lines):
+        y = int(18 * scale / 0.5) * (i + 1)
+        cv2.putText(mask, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1, cv2.LINE_AA)
+    text = mask[..., None].astype(np.float32) / 255
+    outline = cv2.dilate(mask, np.ones((3, 3), np.uint8))[..., None].astype(np.float32) / 255
+    out = bgr.astype(np.float32) * (1 - outline)  # dark wherever the widened text reaches
+    out = out * (1 - text) + 255 * text
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 # ---------------------------------------------------------------- recording
+
+
+def check_record_target(target: Path, source, overwrite: bool) -> None:
+    """Everything that can be wrong with ``--record`` FILE, said before the model loads."""
+    target = Path(target)
+    if target.suffix.lower() not in VIDEO_SUFFIXES:
+        raise UserError(f"cannot record to {target.name}: use .mp4, .mov or .mkv")
+    if target.is_dir():
+        raise UserError(f"--record {target} is a folder; give a file name")
+    if not target.parent.is_dir():
+        raise UserError(f"--record: folder does not exist: {target.parent}")
+    if isinstance(source, str) and "://" not in source and Path(source).exists():
+        if target.resolve() == Path(source).resolve() or (target.exists() and os.path.samefile(source, target)):
+            raise UserError(f"--record {target} is the --source; choose another file name")
+    if target.exists() and not overwrite:
+        raise UserError(f"{target} already exists (use --overwrite to replace it)")
+    check_writable(target.parent)
 
 
 class Recorder:
     """Record frames to MP4 at their capture times; ``stop()`` always leaves a playable file."""
 
-    def __init__(self):
+    def __init__(self, overwrite: bool = False):
         self.writer = self.partial = None
+        self.overwrite = overwrite
         self.t0 = 0
 
     @property
@@ -177,7 +213,7 @@ class Recorder:
         return self.writer is not None
 
     def start(self, target: Path, frame: Frame):
-        self.partial = PartialFile(target)
+        self.partial = PartialFile(target, self.overwrite)
         h, w = frame.image.shape[:2]
         # x264's ultrafast preset: live recording must not take the CPU from the network.
         self.writer = VideoWriter(self.partial.tmp, w, h, Fraction(1, 1000), settings=RECORD_SETTINGS)
@@ -233,7 +269,7 @@ class LiveSession:
         self.style_index = 0
         self.processor = StyleProcessor(self._stylizer(0), look or Look())
         self.side_by_side = self.paused = self.show_help = False
-        self.recorder = Recorder()
+        self.recorder = Recorder(self.options.overwrite)
         self.record_next = self.options.record
         self.message, self.message_until = "", 0.0
         self.fps = 0.0
@@ -316,12 +352,7 @@ class LiveSession:
             lines += [f"{k}: {v}" for k, v in KEYS]
         if self.message and time.perf_counter() < self.message_until:
             lines.append(self.message)
-        scale = max(0.35, min(0.6, bgr.shape[1] / 1100))
-        for i, text in enumerate(lines):
-            y = int(18 * scale / 0.5) * (i + 1)
-            cv2.putText(bgr, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(bgr, text, (6, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
-        return bgr
+        return draw_text(bgr, lines)
 
     def _on_frame(self, frame: Frame, out: np.ndarray):
         now = time.perf_counter()

@@ -72,7 +72,7 @@ def load_model(path):
         raise
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise ModelFileError(f"{path} is corrupt or not a stylecam model: {first[:300]}") from e
+        raise ModelFileError(f"{path} is corrupt or not a stylecam model: {first}") from e
     if not isinstance(model, StyleNet):
         raise ModelFileError(f"{path} holds a {type(model).__name__}, not a stylecam style network")
     return model

@@ -30,6 +30,7 @@ class StyleNet(keras.Model):
 
     multiple = 4
     design_name = ""
+    max_pixels = 1920 * 1080  # the most pixels one call takes (stylecam.stylize): bounded memory
 
     def __init__(self, width: int, residual_blocks: int, metadata: dict | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -79,6 +80,7 @@ class FullNet(StyleNet):
 
     multiple = 4
     design_name = "full"
+    max_pixels = 1280 * 720  # 32 channels at full resolution
 
     def __init__(self, width=32, residual_blocks=5, metadata=None, **kwargs):
         super().__init__(width, residual_blocks, metadata, **kwargs)

@@ -13,6 +13,9 @@ from .hardware import uses_gpu
 from .styles import resolve_style
 
 QUALITIES = ("full", "fast")
+# Larger frames are stylized at a network's ``max_pixels`` (this by default) and scaled back, and
+# no network call takes more: peak memory stays bounded whatever the frame size.
+MAX_NETWORK_PIXELS = 1920 * 1080
 
 
 @dataclass
@@ -57,6 +60,16 @@ def scaled_size(width: int, height: int, max_size: int | None) -> tuple[int, int
     return max(1, round(width * s)), max(1, round(height * s))
 
 
+def working_size(width: int, height: int, max_size: int | None = None, max_pixels: int = MAX_NETWORK_PIXELS):
+    """The size (w, h) the network stylizes a ``width`` x ``height`` frame at: ``max_size`` (long
+    side), and at most ``max_pixels``."""
+    w, h = scaled_size(width, height, max_size)
+    if w * h > max_pixels:
+        s = (max_pixels / (w * h)) ** 0.5
+        w, h = max(1, int(w * s)), max(1, int(h * s))
+    return w, h
+
+
 def blend(original: np.ndarray, stylized: np.ndarray, strength: float) -> np.ndarray:
     """``strength`` 1 is the stylized frame, 0 the original; uint8 in, uint8 out."""
     strength = float(np.clip(strength, 0.0, 1.0))
@@ -91,15 +104,18 @@ class StyleProcessor:
     def __init__(self, stylizer, look: Look | None = None):
         self.stylizer = stylizer
         self.look = look or Look()
+        self.working_size: tuple[int, int] | None = None  # (w, h) the network saw last
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         look = self.look
         n, h, w = frames.shape[:3]
-        sw, sh = scaled_size(w, h, look.max_size)
+        max_pixels = getattr(getattr(self.stylizer, "net", None), "max_pixels", MAX_NETWORK_PIXELS)
+        sw, sh = self.working_size = working_size(w, h, look.max_size, max_pixels)
+        small = frames
         if (sw, sh) != (w, h):
             small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames])
-            styled = self.stylizer.stylize_batch(small)
+        per_call = max(1, max_pixels // (sw * sh))
+        styled = np.concatenate([self.stylizer.stylize_batch(small[i : i + per_call]) for i in range(0, n, per_call)])
+        if (sw, sh) != (w, h):
             styled = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in styled])
-        else:
-            styled = self.stylizer.stylize_batch(frames)
         return finish(frames, styled, look.strength, look.preserve_color)

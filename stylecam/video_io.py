@@ -49,6 +49,7 @@ class VideoInfo:
     rotation: int  # degrees the display matrix rotates by
     audio_streams: int
     codec: str
+    audio_codecs: tuple = ()
 
     @property
     def has_audio(self) -> bool:
@@ -97,6 +98,8 @@ def probe(path) -> VideoInfo:
         if m and "attached pic" not in line and video is None:
             video = (m.group(1), int(m.group(2)), int(m.group(3)), line)
     if video is None:
+        if re.search(r"Stream #\d+:\d+.*?: Audio:", text):
+            raise UserError(f"{path} has sound but no pictures (an audio-only file): nothing to stylize")
         why = _first_error(text)
         raise UserError(f"{path} is not a video ffmpeg can read" + (f" ({why})" if why else ""))
     codec, width, height, vline = video
@@ -116,8 +119,9 @@ def probe(path) -> VideoInfo:
         rot = round(float(rm.group(1) or rm.group(2))) % 360
     if rot in (90, 270):
         width, height = height, width
-    audio = sum(1 for line in text.splitlines() if re.search(r"Stream #\d+:\d+.*?: Audio:", line))
-    return VideoInfo(path, width, height, fps, duration, float(sm.group(1)) if sm else 0.0, rot, audio, codec)
+    audio = tuple(re.findall(r"Stream #\d+:\d+.*?: Audio: (\w+)", text))
+    start = float(sm.group(1)) if sm else 0.0
+    return VideoInfo(path, width, height, fps, duration, start, rot, len(audio), codec, audio)
 
 
 # ---------------------------------------------------------------- reading
@@ -255,13 +259,21 @@ class VideoReader:
 class EncodeSettings:
     crf: int = 18
     preset: str = "medium"
+    exact_size: bool = False  # odd sizes as H.264 4:4:4 (few players) instead of padded to even 4:2:0
+
+
+# Audio codecs an MP4 or MOV file carries that browsers and phones play; others become AAC.
+MP4_AUDIO = {"aac", "mp3", "alac", "ac3", "eac3"}
 
 
 class VideoWriter:
     """Encode RGB frames with their timestamps to H.264 (MP4/MOV/MKV by ``path``'s suffix).
 
-    ``audio_from``: copy every audio stream of that file untouched (``audio_start`` is that
-    file's start time, so audio stays in sync with timestamps measured from the start).
+    ``audio_from``: every audio stream of that file, copied where the container carries its codec
+    (``audio_codecs``) and AAC otherwise, language kept (``audio_start`` is that file's start
+    time, so audio stays in sync with timestamps measured from the start). An odd width or
+    height is padded to even by repeating the edge (``padded``), for 4:2:0 that every player
+    plays, unless ``settings.exact_size``.
     Call ``close()`` to finish the file or ``abort()`` to stop and leave whatever ffmpeg
     wrote (the caller deletes it).
     """
@@ -275,11 +287,17 @@ class VideoWriter:
         audio_from=None,
         audio_start: float = 0.0,
         settings: EncodeSettings | None = None,
+        audio_codecs=(),
     ):
         s = settings or EncodeSettings()
         self.path, self.width, self.height = Path(path), width, height
         self.time_base = Fraction(time_base)
-        self.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
+        odd = bool(width % 2 or height % 2)
+        self.pix_fmt = "yuv444p" if odd and s.exact_size else "yuv420p"
+        self.padded = (height % 2, width % 2) if odd and not s.exact_size else (0, 0)
+        enc_w, enc_h = width + self.padded[1], height + self.padded[0]
+        mp4 = self.path.suffix.lower() in (".mp4", ".m4v", ".mov")
+        self.audio_transcoded = mp4 and any(c not in MP4_AUDIO for c in audio_codecs)
         cmd = [
             ffmpeg_exe(),
             "-hide_banner",
@@ -298,7 +316,8 @@ class VideoWriter:
             cmd += ["-itsoffset", f"{-audio_start:.6f}", "-i", str(audio_from)]
         cmd += ["-map", "0:v:0"]
         if audio_from is not None:
-            cmd += ["-map", "1:a?", "-c:a", "copy", "-map_metadata", "1"]
+            cmd += ["-map", "1:a?", "-map_metadata", "1"]
+            cmd += ["-c:a", "aac", "-b:a", "192k"] if self.audio_transcoded else ["-c:a", "copy"]
         cmd += [
             "-c:v",
             "libx264",
@@ -314,7 +333,7 @@ class VideoWriter:
             "-enc_time_base",
             f"{self.time_base.numerator}/{self.time_base.denominator}",
         ]
-        if self.path.suffix.lower() in (".mp4", ".m4v", ".mov"):
+        if mp4:
             cmd += ["-movflags", "+faststart"]
         cmd += ["-f", _muxer(self.path), str(self.path)]
         self._proc = subprocess.Popen(
@@ -325,7 +344,7 @@ class VideoWriter:
         self._err_thread.start()
         self._last_ns = -1
         self.frames = 0
-        self._send(mkv.header(width, height))
+        self._send(mkv.header(enc_w, enc_h))
 
     def _read_err(self):
         self._err = self._proc.stderr.read()
@@ -361,6 +380,8 @@ class VideoWriter:
         ns = max(ns, self._last_ns + 1, 0)  # timestamps must increase
         self._last_ns = ns
         dur_ns = int(duration * self.time_base * 10**9)
+        if any(self.padded):
+            image = np.pad(image, ((0, self.padded[0]), (0, self.padded[1]), (0, 0)), mode="edge")
         self._send(mkv.cluster(ns, dur_ns, np.ascontiguousarray(image, np.uint8)))
         self.frames += 1
 

@@ -160,6 +160,7 @@ def test_cli_errors_are_one_line(make_video, tmp_path, tiny_model):
         assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_live_runs_the_fast_networks_without_a_gpu(make_video, tmp_path):
     from stylecam.hardware import uses_gpu
 
@@ -275,3 +276,19 @@ def _frame0(src, tmp_path):
     out = tmp_path / "raw.png"
     ffmpeg("-i", str(src), "-frames:v", "1", str(out))
     return out
+
+
+def test_overlay_outline_follows_the_glyphs_of_its_text():
+    # Every dark outline pixel must touch the white text: no ghost letters beside it.
+    import cv2
+
+    from stylecam.live import KEYS, draw_text
+
+    grey = np.full((360, 640, 3), 128, np.uint8)
+    lines = ["12.3 fps  45 ms  starry-night  strength 1.0   h: keys", *[f"{k}: {v}" for k, v in KEYS]]
+    out = draw_text(grey, lines)
+    white = (out.min(axis=2) > 200).astype(np.uint8)
+    dark = out.max(axis=2) < 60
+    assert white.sum() > 500 and dark.sum() > 500
+    near_white = cv2.dilate(white, np.ones((5, 5), np.uint8)) > 0
+    assert not (dark & ~near_white).any()

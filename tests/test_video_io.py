@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from conftest import SHARED_VIDEOS
 from media import audio_duration, read_timing
 
 from stylecam.errors import UserError
-from stylecam.video_io import VideoReader, VideoWriter, probe
+from stylecam.video_io import EncodeSettings, VideoReader, VideoWriter, probe
 
 
-def copy_video(src, dst, transform=lambda img: img):
+def copy_video(src, dst, transform=lambda img: img, settings=None):
     """Decode ``src`` and re-encode every frame at its own timestamp (audio copied)."""
     info = probe(src)
     writer = None
@@ -23,6 +24,8 @@ def copy_video(src, dst, transform=lambda img: img):
                 f.time_base,
                 audio_from=src if info.has_audio else None,
                 audio_start=info.start,
+                settings=settings,
+                audio_codecs=info.audio_codecs,
             )
         writer.write(transform(f.image), f.pts, f.duration)
     writer.close()
@@ -64,13 +67,53 @@ def test_variable_frame_rate_timing_is_kept(make_video, tmp_path):
     assert got == pytest.approx(want, abs=1e-3)
 
 
-def test_odd_size_comes_out_exact(make_video, tmp_path):
+def ffprobe_streams(path) -> list[str]:
+    import subprocess
+
+    from stylecam.video_io import ffmpeg_exe
+
+    # imageio-ffmpeg ships ffmpeg only: read the streams from ffmpeg's own report of the file.
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
+    return [line.strip() for line in proc.stderr.splitlines() if "Stream #" in line]
+
+
+def test_odd_size_comes_out_exact_when_asked(make_video, tmp_path):
     src = make_video("odd.mp4", size=(63, 47), frames=10, audio=False)
     out = tmp_path / "odd-out.mp4"
-    w = copy_video(src, out)
+    w = copy_video(src, out, settings=EncodeSettings(exact_size=True))
     assert w.pix_fmt == "yuv444p"
     t = read_timing(out)
     assert (t.width, t.height, t.frames) == (63, 47, 10)
+
+
+def test_odd_size_is_padded_to_even_4_2_0_by_its_edge_pixels(make_video, tmp_path):
+    src = make_video("odd.mp4", size=(63, 47), frames=10, audio=False, source="smptebars")
+    out = tmp_path / "odd-out.mp4"
+    w = copy_video(src, out)
+    assert w.pix_fmt == "yuv420p" and w.padded == (1, 1)
+    (video,) = ffprobe_streams(out)
+    assert "yuv420p" in video and "64x48" in video
+    frame = next(iter(VideoReader(out))).image.astype(int)
+    assert np.abs(frame[:, 63] - frame[:, 62]).mean() < 6 and np.abs(frame[47] - frame[46]).mean() < 6
+
+
+def test_audio_mp4_cannot_carry_becomes_aac_with_its_language(make_video, tmp_path):
+    from conftest import ffmpeg
+
+    src = tmp_path / "vorbis.mkv"
+    ffmpeg("-i", str(make_video(frames=20, audio=False)), "-f", "lavfi", "-i", "sine=duration=2",
+           "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "libvorbis", "-metadata:s:a:0", "language=fra",
+           "-shortest", str(src))  # fmt: skip
+    assert probe(src).audio_codecs == ("vorbis",)
+    out = tmp_path / "out.mp4"
+    w = copy_video(src, out)
+    assert w.audio_transcoded
+    streams = ffprobe_streams(out)
+    audio = [s for s in streams if "Audio:" in s]
+    assert len(audio) == 1 and "Audio: aac" in audio[0] and "(fra)" in audio[0], streams
+    assert audio_duration(out) > 1.5
+    copied = copy_video(out, tmp_path / "again.mp4")  # AAC fits: copied, not encoded again
+    assert not copied.audio_transcoded
 
 
 def test_rotation_is_applied_and_not_applied_twice(make_video, tmp_path):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stylecam.errors import UserError
+
 from .loss_model import LossModel
 from .losses import LossWeights
 from .temporal import TEMPORAL_TERMS
@@ -70,12 +72,14 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     if cfg.steps % cfg.checkpoint_every:
         raise ValueError("steps must be a multiple of checkpoint_every")
     keras.utils.set_random_seed(cfg.seed)
+    try:  # inputs first: a bad one must leave nothing behind
+        style = data.read_rgb(cfg.style_image)
+        photos = data.load_folder(cfg.content_dir, max_side=2 * cfg.size)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    style_sized = data.resize_long_side(style, cfg.style_size)
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-
-    style = data.read_rgb(cfg.style_image)
-    style_sized = data.resize_long_side(style, cfg.style_size)
-    photos = data.load_folder(cfg.content_dir, max_side=2 * cfg.size)
     held, train_photos = (
         (photos[:PREVIEW_PHOTOS], photos[PREVIEW_PHOTOS:])
         if len(photos) > 2 * PREVIEW_PHOTOS
@@ -166,7 +170,7 @@ WARMUP_STEPS = 100
 def learning_rate(cfg: TrainConfig):
     """Constant ``cfg.lr``; from an ``--init`` model, reached by a linear warm-up. Adam's first
     steps move every weight by about lr whatever its gradient, in a coherent direction: harmless
-    on random weights, but they wreck a trained network (its style loss went 1e5 -> 1e7 in 10 steps)."""
+    on random weights, but they wreck a trained network."""
     import keras
 
     if not cfg.init:
@@ -191,7 +195,6 @@ def _model_ref(path, model) -> dict:
 
 def _teacher(path, style_image):
     """The teacher network, which must have learned this painting."""
-    from stylecam.errors import UserError
     from stylecam.modelfile import load_model
 
     teacher = load_model(path)
@@ -203,7 +206,6 @@ def _teacher(path, style_image):
 
 def _init_from(net, path) -> dict:
     """Copy a model file's weights into ``net``; what it was, for the new file's metadata."""
-    from stylecam.errors import UserError
     from stylecam.modelfile import load_model
 
     model = load_model(path)
