@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -44,12 +45,18 @@ def quiet_native_stderr():
     sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="backslashreplace")
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (timeout, systemd, docker): handled as Ctrl-C is, so partial outputs are removed."""
-
-
 def _terminate(signum, frame):
-    raise Terminated()
+    """SIGTERM (timeout, systemd, docker): handled as Ctrl-C is, so partial outputs are removed."""
+    _state["terminated"] = True
+    raise KeyboardInterrupt
+
+
+def _stopped_by_signal():
+    if _state.get("terminated"):
+        print("stylecam: terminated", file=sys.stderr)
+        sys.exit(143)
+    print("stylecam: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 def run():
@@ -69,12 +76,12 @@ def run():
             raise
         print(f"stylecam: error: {os_error_line(e, e.filename or 'the output')}", file=sys.stderr)
         sys.exit(1)
-    except Terminated:
-        print("stylecam: terminated", file=sys.stderr)
-        sys.exit(143)
     except KeyboardInterrupt:
-        print("stylecam: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _stopped_by_signal()
+    except SystemExit:  # Click turns Ctrl-C into an exit of its own
+        if _state.get("terminated"):
+            _stopped_by_signal()
+        raise
 
 
 DISTILL_WEIGHT = 1000.0  # the teacher term (~1e3 px^2 early) then outweighs content and style (~1e5)
@@ -408,6 +415,46 @@ def evaluate(
         log=lambda m: typer.echo(m, err=True),
     )
     typer.echo(json.dumps(json_safe(report), indent=2) if json_out else format_report(report))
+
+
+@app.command()
+def export(
+    style: str = typer.Argument(..., help="Bundled style name (NAME or NAME.fast) or a .keras model file."),
+    format: str = typer.Option(..., "--format", help="onnx, tflite or saved_model."),
+    output: Path = typer.Option(..., "-o", "--output", help="The file (.onnx, .tflite) or folder (saved_model)."),
+    quality: str = typer.Option("full", "--quality", help="full or fast: a bundled style's network."),
+    size: str | None = typer.Option(None, "--size", help="WIDTHxHEIGHT: the fixed frame size of a tflite export."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+):
+    """Export a style for other runtimes: uint8 RGB frames (NHWC) in, uint8 RGB frames out."""
+    from .export import check_export, check_target
+    from .export import export as run_export
+    from .styles import resolve_style
+
+    check_target(format, output, overwrite)
+    frame_size = None
+    if size is not None:
+        from .bench import parse_sizes
+
+        (frame_size,) = parse_sizes(size)[:1]
+    from .modelfile import load_model
+    from .stylize import check_quality
+
+    net = load_model(resolve_style(style, check_quality(quality)))
+    path = run_export(net, format, output, frame_size, overwrite)
+    from .tuning import test_frame
+
+    w, h = frame_size or (640, 360)
+    try:
+        check = check_export(format, path, net, test_frame(h, w))
+    except ImportError as e:
+        typer.echo(f"wrote {path} ({format}); not checked: its runtime is not installed ({e.name})")
+        return
+    if not check.ok:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        raise UserError(f"the {format} export's output differs from stylecam's ({check.line()}): not kept")
+    shape = f"{frame_size[0]}x{frame_size[1]}" if frame_size else "any size"
+    typer.echo(f"wrote {path} ({format}, {shape}): {check.line()}")
 
 
 @app.command()

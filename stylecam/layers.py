@@ -36,10 +36,33 @@ class ReflectionPad2D(layers.Layer):
         return {**super().get_config(), "pad": self.pad}
 
 
-def _instance_norm(name, dtype):
-    # GroupNormalization with one group per channel is instance normalisation;
-    # it computes its statistics in float32 even under mixed precision.
-    return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name, dtype=dtype)
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class InstanceNorm(layers.Layer):
+    """Instance normalisation (Ulyanov et al. 2016) with a learned scale and shift per channel,
+    its statistics in float32 even under mixed precision. Keras's GroupNormalization computes the
+    same through a 5-D reshape, which TensorFlow Lite's converter turns into garbage."""
+
+    def __init__(self, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def build(self, shape):
+        self.gamma = self.add_weight((shape[-1],), initializer="ones", name="gamma")
+        self.beta = self.add_weight((shape[-1],), initializer="zeros", name="beta")
+
+    def call(self, x):
+        dtype = x.dtype
+        x = ops.cast(x, "float32")
+        mean, variance = ops.moments(x, axes=[1, 2], keepdims=True)
+        inv = ops.rsqrt(variance + self.epsilon) * ops.cast(self.gamma, "float32")
+        y = x * inv + (-mean * inv + ops.cast(self.beta, "float32"))
+        return ops.cast(ops.cast(y, dtype), self.compute_dtype)
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -59,7 +82,7 @@ class ConvBlock(layers.Layer):
         self.blur = GridFilter(2, dtype=dt) if self.stride > 1 else None
         self.pad = ReflectionPad2D(self.kernel // 2, dtype=dt)
         self.conv = layers.Conv2D(self.filters, self.kernel, strides=self.stride, name="conv", dtype=dt)
-        self.inorm = _instance_norm("inorm", dt) if self.norm else None
+        self.inorm = InstanceNorm(name="inorm", dtype=dt) if self.norm else None
 
     def call(self, x):
         if self.up is not None:

@@ -186,10 +186,10 @@ def draw_text(bgr: np.ndarray, lines: list[str]) -> np.ndarray:
 def check_record_target(target: Path, source, overwrite: bool) -> None:
     """Everything that can be wrong with ``--record`` FILE, said before the model loads."""
     target = Path(target)
-    if target.suffix.lower() not in VIDEO_SUFFIXES:
-        raise UserError(f"cannot record to {target.name}: use .mp4, .mov or .mkv")
     if target.is_dir():
         raise UserError(f"--record {target} is a folder; give a file name")
+    if target.suffix.lower() not in VIDEO_SUFFIXES:
+        raise UserError(f"cannot record to {target.name}: use .mp4, .mov or .mkv")
     if not target.parent.is_dir():
         raise UserError(f"--record: folder does not exist: {target.parent}")
     if isinstance(source, str) and "://" not in source and Path(source).exists():

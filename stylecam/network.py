@@ -22,6 +22,14 @@ from .layers import (
 )
 
 
+def _mirror_to(x, size, axis: int):
+    """``x`` extended along ``axis`` (1 or 2) to ``size`` by mirroring its end, edge pixel
+    included (numpy's "symmetric" padding), as slices: ONNX has no symmetric pad of its own."""
+    n = size - ops.shape(x)[axis]
+    end = x[:, ops.shape(x)[1] - n :] if axis == 1 else x[:, :, ops.shape(x)[2] - n :]
+    return ops.concatenate([x, ops.flip(end, axis=axis)], axis=axis)
+
+
 class StyleNet(keras.Model):
     """What both networks share: any frame size in, the same size out.
 
@@ -39,7 +47,7 @@ class StyleNet(keras.Model):
 
     def call(self, x):
         h, w = ops.shape(x)[1], ops.shape(x)[2]
-        x = ops.pad(x, [[0, 0], [0, self.padded_side(h) - h], [0, self.padded_side(w) - w], [0, 0]], mode="symmetric")
+        x = _mirror_to(_mirror_to(x, self.padded_side(h), axis=1), self.padded_side(w), axis=2)
         y = self.transform(x / 127.5 - 1.0)
         y = (y + 1.0) * 127.5
         return ops.cast(y[:, :h, :w, :], "float32")
@@ -48,7 +56,7 @@ class StyleNet(keras.Model):
         """The side the network computes at: a multiple of ``multiple``, at least two of them, so
         the lowest resolution is >= 2x2 (its 3x3 convolutions pad by reflection)."""
         m = self.multiple
-        padded = side + (-side) % m
+        padded = (side + m - 1) // m * m  # no modulo of a negative number: ONNX's Mod differs
         return max(padded, 2 * m) if isinstance(side, int) else ops.maximum(padded, 2 * m)
 
     def transform(self, x):
