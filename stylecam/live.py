@@ -22,6 +22,7 @@ import numpy as np
 from .atomic import PartialFile, check_writable
 from .errors import UserError
 from .pipeline import Pipeline
+from .styles import display_name
 from .stylize import Look, StyleProcessor
 from .video_io import VIDEO_SUFFIXES, EncodeSettings, Frame, VideoWriter
 
@@ -39,6 +40,7 @@ KEYS = [
 ]
 KEYS_HELP = "Keys: " + "; ".join(f"{k} {v}" for k, v in KEYS) + "."
 WINDOW = "stylecam"
+CROSS_FADE_SECONDS = 0.5  # a style switch fades instead of cutting
 RECORD_SETTINGS = EncodeSettings(crf=20, preset="ultrafast")
 
 try:  # camera probing failures are reported by us, in one line
@@ -306,8 +308,8 @@ class LiveSession:
                 self.say(f"no style {ch} ({len(self.styles)} available)")
             elif i != self.style_index:
                 self.style_index = i
-                self.processor.stylizer = self._stylizer(i)
-                self.say(f"style {i + 1}/{len(self.styles)}: {Path(self.styles[i]).stem}")
+                self.processor.switch(self._stylizer(i), CROSS_FADE_SECONDS)
+                self.say(f"style {i + 1}/{len(self.styles)}: {display_name(self.styles[i])}")
         elif ch == "o":
             self.side_by_side = not self.side_by_side
         elif ch in ("+", "="):
@@ -342,7 +344,7 @@ class LiveSession:
         look = self.processor.look
         lines = [
             f"{self.fps:4.1f} fps  {self.latency_ms:4.0f} ms  "
-            f"{Path(self.styles[self.style_index]).stem}  strength {look.strength:.1f}"
+            f"{display_name(self.styles[self.style_index])}  strength {look.strength:.1f}"
             + ("  colour" if look.preserve_color else "")
             + ("  REC" if self.recorder.active else "")
             + ("  PAUSED" if self.paused else "")

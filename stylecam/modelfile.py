@@ -44,6 +44,15 @@ def read_metadata(path) -> dict:
     return dict(config.get("metadata") or {}) if isinstance(config, dict) else {}
 
 
+def read_sizes(path) -> dict:
+    """A model file's network sizes (width, residual_blocks) without loading the network."""
+    config = _config(Path(path)).get("config", {})
+    try:
+        return {"width": int(config["width"]), "residual_blocks": int(config["residual_blocks"])}
+    except (KeyError, TypeError, ValueError):
+        raise ModelFileError(f"{path} is corrupt or not a stylecam model (no network sizes in it)") from None
+
+
 def save_model(net, path, metadata: dict | None = None) -> Path:
     """Write ``net`` (with ``metadata`` merged into its own) atomically to ``path``."""
     path = Path(path)

@@ -6,7 +6,10 @@ Frames go in as float RGB in [0, 255] of any size and come out in the same range
 
 from __future__ import annotations
 
+import hashlib
+
 import keras
+import numpy as np
 from keras import ops
 
 from . import _keras  # noqa: F401  (quiet TensorFlow start-up)
@@ -15,6 +18,7 @@ from .layers import (
     ConvBlock,
     Downsample2x,
     GridFilter,
+    InstanceNorm,
     PixelShuffle,
     PixelUnshuffle,
     RenderStage,
@@ -65,6 +69,23 @@ class StyleNet(keras.Model):
     def stages(self) -> list:
         """``(layer, fn(y, frame))`` for each step of ``transform`` in order, for the profiler."""
         raise NotImplementedError
+
+    def style_layers(self) -> list:
+        """The layers that hold a style's own parameters on a shared body: every instance
+        normalisation's scale and shift (Dumoulin, Shlens and Kudlur 2017)."""
+        return [layer for layer in self._flatten_layers() if isinstance(layer, InstanceNorm)]
+
+    def body_weights(self) -> list:
+        """The shared body: every weight that is not a style parameter."""
+        own = {id(v) for layer in self.style_layers() for v in layer.weights}
+        return [v for v in self.weights if id(v) not in own]
+
+    def body_sha256(self) -> str:
+        """A fingerprint of the shared body: styles with the same one can be blended."""
+        digest = hashlib.sha256()
+        for v in self.body_weights():
+            digest.update(np.asarray(keras.ops.convert_to_numpy(v), "float32").tobytes())
+        return digest.hexdigest()
 
     @property
     def design(self) -> dict:
@@ -187,3 +208,22 @@ def same_network(net: StyleNet, dtype=None) -> StyleNet:
     copy = build_network(d["design"], net.metadata, dtype, width=d["width"], residual_blocks=d["residual_blocks"])
     copy.set_weights(net.get_weights())
     return copy
+
+
+def blend_networks(nets_and_weights: list) -> StyleNet:
+    """One network whose style parameters are the weighted mean of several styles' on one shared
+    body (Dumoulin et al. 2017: mixing the normalisation parameters mixes the styles)."""
+    first = nets_and_weights[0][0]
+    for net, _ in nets_and_weights[1:]:
+        if net.design != first.design or net.body_sha256() != first.body_sha256():
+            a, b = first.metadata.get("name", "the first style"), net.metadata.get("name", "another style")
+            raise ValueError(f"{a} and {b} do not share a body, so they cannot be blended")
+    blended = same_network(first)
+    for i, layer in enumerate(blended.style_layers()):
+        layer.set_weights(
+            [
+                sum(w * net.style_layers()[i].get_weights()[k] for net, w in nets_and_weights)
+                for k in range(len(layer.weights))
+            ]
+        )
+    return blended

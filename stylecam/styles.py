@@ -46,3 +46,34 @@ def resolve_style(style: str | None, quality: str = "full") -> Path:
         if s.quality == quality:
             return s.path
     return matches[0].path
+
+
+def parse_blend(spec: str) -> list[tuple[str, float]]:
+    """``"starry-night:0.7+great-wave:0.3"`` -> ``[("starry-night", 0.7), ("great-wave", 0.3)]``,
+    weights normalised to sum to 1 (equal where none are given); one style -> ``[(style, 1.0)]``."""
+    if Path(spec).is_file() or "+" not in spec:
+        return [(spec, 1.0)]
+    parts = []
+    for part in spec.split("+"):
+        name, sep, weight = part.rpartition(":")
+        if not sep:
+            name, weight = part, "1"
+        try:
+            value = float(weight)
+        except ValueError:
+            raise UserError(f"--style {spec}: {weight!r} is not a weight (write NAME:0.7+NAME:0.3)") from None
+        if not name or value < 0:
+            raise UserError(f"--style {spec}: each part is NAME or NAME:WEIGHT with WEIGHT >= 0")
+        parts.append((name, value))
+    total = sum(w for _, w in parts)
+    if total <= 0:
+        raise UserError(f"--style {spec}: the weights add up to 0")
+    return [(name, w / total) for name, w in parts]
+
+
+def display_name(style: str) -> str:
+    """A style as a person reads it: a bundled name, a file's stem, or a blend of those."""
+    parts = parse_blend(style)
+    if len(parts) == 1:
+        return Path(style).name.removesuffix(".keras")
+    return "+".join(f"{Path(n).name.removesuffix('.keras')}:{w:.2g}" for n, w in parts)

@@ -3,6 +3,7 @@ downscale (``max_size``), run the network, scale back, keep the colours, blend (
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -10,7 +11,7 @@ import numpy as np
 
 from .errors import UserError
 from .hardware import uses_gpu
-from .styles import resolve_style
+from .styles import DEFAULT_STYLE, display_name, parse_blend, resolve_style
 
 QUALITIES = ("full", "fast")
 # Larger frames are stylized at a network's ``max_pixels`` (this by default) and scaled back, and
@@ -48,7 +49,17 @@ def load_stylizer(style: str | None, quality: str = "full", precision: str = "au
 
     if precision not in ("auto", *PRECISIONS):
         raise UserError(f"--precision must be auto or one of {', '.join(PRECISIONS)}, not {precision!r}")
-    net = load_model(resolve_style(style, quality))
+    parts = parse_blend(style or DEFAULT_STYLE)
+    net = load_model(resolve_style(parts[0][0], quality))
+    if len(parts) > 1:
+        from .network import blend_networks
+
+        others = [(load_model(resolve_style(name, quality)), w) for name, w in parts[1:]]
+        try:
+            net = blend_networks([(net, parts[0][1]), *others])
+        except ValueError as e:
+            raise UserError(f"--style {style}: {e}") from None
+        net.metadata["name"] = display_name(style)
     chosen = auto_precision(net) if precision == "auto" else precision
     return tuned_stylizer(inference_net(net, chosen))
 
@@ -99,12 +110,18 @@ def finish(original: np.ndarray, stylized: np.ndarray, strength: float = 1.0, ke
 
 class StyleProcessor:
     """Callable on a uint8 RGB batch (N, H, W, 3); returns the finished batch, same shape.
-    Live changes its ``look`` and ``stylizer`` between frames."""
+    Live changes its ``look`` between frames and its stylizer with ``switch``."""
 
     def __init__(self, stylizer, look: Look | None = None):
         self.stylizer = stylizer
         self.look = look or Look()
         self.working_size: tuple[int, int] | None = None  # (w, h) the network saw last
+        self._fade: tuple | None = None  # (previous stylizer, start time, seconds)
+
+    def switch(self, stylizer, seconds: float = 0.0) -> None:
+        """Use ``stylizer`` from now on, cross-fading from the current one over ``seconds``."""
+        self._fade = (self.stylizer, time.perf_counter(), seconds) if seconds > 0 else None
+        self.stylizer = stylizer
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         look = self.look
@@ -115,7 +132,18 @@ class StyleProcessor:
         if (sw, sh) != (w, h):
             small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames])
         per_call = max(1, max_pixels // (sw * sh))
-        styled = np.concatenate([self.stylizer.stylize_batch(small[i : i + per_call]) for i in range(0, n, per_call)])
+
+        def run(stylizer):
+            return np.concatenate([stylizer.stylize_batch(small[i : i + per_call]) for i in range(0, n, per_call)])
+
+        styled = run(self.stylizer)
+        if self._fade is not None:
+            previous, start, seconds = self._fade
+            progress = (time.perf_counter() - start) / seconds
+            if progress < 1.0:
+                styled = blend(run(previous), styled, progress)  # both networks only while fading
+            else:
+                self._fade = None
         if (sw, sh) != (w, h):
             styled = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in styled])
         return finish(frames, styled, look.strength, look.preserve_color)

@@ -189,7 +189,8 @@ def test_train_cli_bad_design_and_mismatched_init_are_one_line_errors(photos, tm
 
     for extra, words in [
         (("--design", "bogus"), "--design must be full or fast"),
-        (("--init", tiny_model), "different network"),
+        (("--from-scratch", "--init", tiny_model), "different network"),
+        (("--init", tiny_model), "go with --from-scratch"),
     ]:
         r = train_cli(*extra)
         assert r.returncode == 2 and words in r.stderr, r.stderr
@@ -200,11 +201,13 @@ def test_train_cli_defaults_are_the_library_defaults():
     import inspect
 
     from stylecam import cli
+    from training.train import SCRATCH_RECIPE
 
     params = inspect.signature(cli.train).parameters
     defaults = LossWeights()
-    for term in ("content", "style", "tv", "temporal", "noise"):
+    for term in ("content", "style", "tv", "noise"):
         assert params[f"{term}_weight"].default.default == getattr(defaults, term), term
+    assert SCRATCH_RECIPE["temporal"] == defaults.temporal  # from scratch, the library's stability term
 
 
 JAX_TRAIN = """
@@ -249,3 +252,70 @@ def test_training_runs_under_jax_and_its_model_file_runs_under_tensorflow(photos
     jax_out = np.load(tmp_path / "stylized.npy")
     tf_out = Stylizer(model).stylize(frame)
     assert np.abs(jax_out.astype(int) - tf_out.astype(int)).max() <= 1  # rounding only
+
+
+def test_a_new_style_on_a_shared_body_trains_only_its_style_parameters(photos, tmp_path):
+    from stylecam.network import blend_networks
+
+    train(config(photos, tmp_path / "a", steps=20, every=20), progress=False)
+    body = load_model(tmp_path / "a" / "tiny.keras")
+    cfg = config(photos, tmp_path / "b", steps=10, every=10)
+    cfg.body, cfg.lr = str(tmp_path / "a" / "tiny.keras"), 5e-2
+    train(cfg, progress=False)
+    new = load_model(tmp_path / "b" / "tiny.keras")
+    own = {id(v) for layer in new.style_layers() for v in layer.weights}
+    for before, after in zip(body.weights, new.weights):
+        moved = not np.array_equal(before.numpy(), after.numpy())
+        assert moved == (id(after) in own), after.path  # the body stays, the style parameters move
+    assert new.body_sha256() == body.body_sha256() == new.metadata["body"]["body_sha256"]
+    assert new.metadata["body"]["sha256"] == file_sha256(tmp_path / "a" / "tiny.keras")
+    assert new.metadata["steps"] == 10 and "init" not in new.metadata
+    # Sharing a body, the two blend: the mean of their style parameters draws a third picture.
+    frame = np.random.default_rng(1).integers(0, 256, (1, 32, 40, 3)).astype("float32")
+    a, b = body(frame).numpy(), new(frame).numpy()
+    assert np.array_equal(blend_networks([(body, 1.0), (new, 0.0)])(frame).numpy(), a)
+    half = blend_networks([(body, 0.5), (new, 0.5)])
+    for layer, la, lb in zip(half.style_layers(), body.style_layers(), new.style_layers()):
+        assert np.allclose(layer.gamma.numpy(), (la.gamma.numpy() + lb.gamma.numpy()) / 2)
+    mixed = half(frame).numpy()
+    assert (
+        np.abs(mixed - a).mean() > 0.05 * np.abs(b - a).mean()
+        and np.abs(mixed - b).mean() > 0.05 * np.abs(b - a).mean()
+    )
+    other = config(photos, tmp_path / "c", steps=10, every=10)
+    other.seed = 3
+    train(other, progress=False)
+    with pytest.raises(ValueError, match="do not share a body"):
+        blend_networks([(body, 0.5), (load_model(tmp_path / "c" / "tiny.keras"), 0.5)])
+
+
+def test_train_cli_makes_a_full_and_a_fast_style_on_the_shared_bodies(photos, tmp_path):
+    """The default route: the new style's parameters on a full body, then on a fast body,
+    distilled from the new full network; the bodies' own weights untouched."""
+    import subprocess
+    import sys
+
+    from stylecam.modelfile import save_model
+    from stylecam.network import build_network
+
+    keras.utils.set_random_seed(5)
+    full = save_model(build_network("full", width=4, residual_blocks=1), tmp_path / "body.keras", {"name": "b"})
+    save_model(build_network("fast", width=4, residual_blocks=1), tmp_path / "body.fast.keras", {"name": "b"})
+
+    def train_cli(name):
+        args = ["train", photos.parent / "style.png", "--content", photos, "--name", name,
+                "-o", tmp_path / f"{name}.keras", "--workdir", tmp_path / "run" / name, "--body", full,
+                "--size", 32, "--steps", 4, "--checkpoint-every", 2, "--precision", "float32"]  # fmt: skip
+        return subprocess.run([sys.executable, "-m", "stylecam.cli", *map(str, args)], capture_output=True, text=True)
+
+    r = train_cli("mine")
+    assert r.returncode == 0, r.stderr[-2000:]
+    made = load_model(tmp_path / "mine.keras")
+    twin = load_model(tmp_path / "mine.fast.keras")
+    assert made.design["design"] == "full" and twin.design["design"] == "fast"
+    assert made.body_sha256() == load_model(full).body_sha256()
+    assert twin.body_sha256() == load_model(tmp_path / "body.fast.keras").body_sha256()
+    assert twin.metadata["teacher"]["model"] == "mine.keras" and twin.metadata["body"]["model"] == "body.fast.keras"
+    (tmp_path / "body.fast.keras").unlink()
+    r = train_cli("again")
+    assert r.returncode == 2 and "no fast body" in r.stderr and not (tmp_path / "again.keras").exists(), r.stderr

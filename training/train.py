@@ -18,6 +18,12 @@ from .temporal import TEMPORAL_TERMS
 
 PREVIEW_PHOTOS = 4
 
+# ``stylecam train``'s settings. A new style on the shared body trains only its style parameters,
+# so few steps suffice and the warp term is left to the body; from scratch, every weight learns.
+SCRATCH_RECIPE = dict(size=256, batch=4, steps=4000, lr=1e-3, checkpoint_every=100, temporal=100.0, distill=1000.0)
+STYLE_RECIPE = dict(size=256, batch=2, steps=360, lr=3e-3, checkpoint_every=60, temporal=0.0, distill=0.0)
+FAST_RECIPE = dict(size=128, batch=4, steps=400, lr=3e-3, checkpoint_every=100, temporal=0.0, distill=100.0)
+
 
 @dataclass
 class TrainConfig:
@@ -43,6 +49,7 @@ class TrainConfig:
     artist: str = ""
     init: str | None = None  # start from this model file's weights (continue / fine-tune)
     teacher: str | None = None  # a trained model of the same style to distil (weights.distill)
+    body: str | None = None  # train only the style parameters on this model's shared body
 
     @property
     def sizes(self) -> dict:
@@ -94,13 +101,16 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
     keras.config.set_dtype_policy(policy)
     try:
         loss = PerceptualLoss(style_sized, vgg.build_vgg_features(vgg_weights), cfg.weights)
-        net = DESIGNS[cfg.design](**cfg.sizes)
+        sizes = _body_sizes(cfg) if cfg.body else cfg.sizes
+        net = DESIGNS[cfg.design](**sizes)
         teacher = _teacher(cfg.teacher, cfg.style_image) if cfg.teacher else None
         trainer = Trainer(net, loss, seed=cfg.seed, teacher=teacher, name="trainer")
         # XLA: faster training steps than the graph executor on the CPUs measured (docs/results.md).
         trainer.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg)), jit_compile=True)
         trainer(np.zeros((1, cfg.size, cfg.size, 3), "float32"))
-        init = _init_from(net, cfg.init) if cfg.init else None
+        init = _init_from(net, cfg.init or cfg.body) if (cfg.init or cfg.body) else None
+        if cfg.body:
+            freeze_body(net)
 
         epochs = cfg.steps // cfg.checkpoint_every
         callbacks = [
@@ -131,7 +141,7 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
         keras.config.set_dtype_policy(previous_policy)
 
     final = {k: float(v[-1]) for k, v in history.history.items()} if history.history else {}
-    export = build_network(cfg.design, metadata={}, dtype="float32", **cfg.sizes)
+    export = build_network(cfg.design, metadata={}, dtype="float32", **sizes)
     export.set_weights(net.get_weights())
     metadata = {
         "name": cfg.name,
@@ -142,9 +152,10 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
         "train_size": cfg.size,
         "style_size": cfg.style_size,
         "batch": cfg.batch,
-        "steps": cfg.steps + (init["steps"] if init else 0),
+        "steps": cfg.steps + (init["steps"] if cfg.init else 0),
         "lr": cfg.lr,
-        **({"init": init} if init else {}),
+        **({"body": {**init, "body_sha256": export.body_sha256()}} if cfg.body else {}),
+        **({"init": init} if cfg.init else {}),
         "precision": precision,
         "loss_weights": cfg.weights.as_dict(),
         **export.design,
@@ -173,10 +184,26 @@ def learning_rate(cfg: TrainConfig):
     on random weights, but they wreck a trained network."""
     import keras
 
-    if not cfg.init:
+    if not (cfg.init or cfg.body):
         return cfg.lr
     warmup = min(WARMUP_STEPS, max(1, cfg.steps // 4))
     return keras.optimizers.schedules.CosineDecay(0.0, cfg.steps, alpha=1.0, warmup_target=cfg.lr, warmup_steps=warmup)
+
+
+def _body_sizes(cfg) -> dict:
+    """The shared body's sizes: the new style's network is built to match it."""
+    from stylecam.modelfile import read_sizes
+
+    return read_sizes(cfg.body)
+
+
+def freeze_body(net) -> None:
+    """Only the style parameters (net.style_layers()) stay trainable: a new style on a shared body."""
+    own = {id(layer) for layer in net.style_layers()}
+    for layer in net._flatten_layers(include_self=False):
+        holds_style = any(id(sub) in own for sub in layer._flatten_layers())
+        if not holds_style:  # a parent's flag would reach its style layers too
+            layer.trainable = False
 
 
 def _model_ref(path, model) -> dict:
