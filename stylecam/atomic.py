@@ -56,7 +56,9 @@ def os_error_line(e: OSError, path) -> str:
     """One line for an OS error while writing ``path``."""
     if e.errno == errno.ENOSPC:
         return f"the disk is full: {path} not written (free some space and run again)"
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if e.errno == errno.EROFS:
+        return f"cannot write {path}: it is on a read-only file system (choose another output folder)"
+    if e.errno in (errno.EACCES, errno.EPERM):
         return f"cannot write {path}: permission denied (choose another output folder)"
     return f"cannot write {path}: {e.strerror or e}"
 

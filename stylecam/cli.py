@@ -270,13 +270,14 @@ def _style_path(style: str, quality: str = "full") -> Path:
 
 @app.command()
 def styles():
-    """List the bundled styles."""
+    """List the bundled styles (those with the same BODY can be blended: --style A+B)."""
     from .modelfile import read_metadata
     from .styles import bundled_styles
 
-    rows = [("NAME", "QUALITY", "PAINTING", "ARTIST", "TRAINED AT")]
+    rows = [("NAME", "QUALITY", "PAINTING", "ARTIST", "TRAINED AT", "BODY")]
     for s in bundled_styles():
         meta = read_metadata(s.path)
+        body = (meta.get("body") or {}).get("model", s.path.name)  # styles with the same body blend
         rows.append(
             (
                 s.name,
@@ -284,6 +285,7 @@ def styles():
                 meta.get("title", ""),
                 meta.get("artist", ""),
                 f"{meta.get('train_size', '?')} px, {meta.get('steps', '?')} steps",
+                body.removesuffix(".keras"),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -188,3 +188,42 @@ def test_train_input_errors_are_one_line_and_create_nothing(photos, tmp_path, ca
                  "-o", tmp_path / "x.keras", *extra, timeout=120)  # fmt: skip
     assert r.returncode == 2 and r.stderr.startswith("stylecam: error:") and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / "x.keras").exists()
+
+
+@pytest.fixture
+def mounted(tmp_path):
+    """mounted(options) -> a fresh tmpfs folder mounted with ``options`` (root only)."""
+    points = []
+
+    def mount(options):
+        point = tmp_path / f"mnt{len(points)}"
+        point.mkdir()
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if r.returncode:
+            pytest.skip(f"cannot mount a tmpfs here ({r.stderr.decode().strip()}): needs root")
+        points.append(point)
+        return point
+
+    yield mount
+    for point in points:
+        subprocess.run(["umount", str(point)], capture_output=True)
+
+
+def test_a_read_only_output_folder_is_said_before_the_work(mounted, tiny_model):
+    folder = mounted("ro,size=1m")
+    started = time.perf_counter()
+    r = stylecam("convert", "samples/photos/china.jpg", "-o", folder / "out.png", "--style", tiny_model)
+    assert r.returncode != 0 and r.stderr.count("\n") == 1, r.stderr
+    assert "read-only file system" in r.stderr and str(folder) in r.stderr and "Traceback" not in r.stderr
+    assert time.perf_counter() - started < 60 and not list(folder.iterdir())
+
+
+def test_a_full_disk_while_writing_an_image_is_one_line_and_leaves_nothing(mounted, tmp_path, tiny_model):
+    import cv2
+
+    noise = np.random.default_rng(0).integers(0, 256, (600, 800, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "noise.png"), noise)  # about 1.4 MB as PNG: it cannot fit in 256 KB
+    folder = mounted("size=256k")
+    r = stylecam("convert", tmp_path / "noise.png", "-o", folder / "out.png", "--style", tiny_model)
+    assert r.returncode != 0 and "disk is full" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert str(folder / "out.png") in r.stderr and not list(folder.iterdir())
