@@ -398,7 +398,17 @@ def live(
     strength: float = typer.Option(1.0, "--strength", min=0.0, max=1.0),
     preserve_color: bool = typer.Option(False, "--preserve-color"),
     record: Path | None = typer.Option(None, "--record", help="Record to this MP4 from the start."),
-    no_window: bool = typer.Option(False, "--no-window", help="No display (servers): needs --record."),
+    no_window: bool = typer.Option(
+        False, "--no-window", help="No display (servers): needs --record, --serve or --virtual-camera."
+    ),
+    serve: str | None = typer.Option(
+        None,
+        "--serve",
+        help="Serve the stream over HTTP (MJPEG and a page) at [HOST:]PORT; HOST defaults to localhost.",
+    ),
+    virtual_camera: bool = typer.Option(
+        False, "--virtual-camera", help="Send the frames to a virtual camera (video calls, OBS): needs pyvirtualcam."
+    ),
     loop: bool = typer.Option(False, "--loop", help="Loop a --source file."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
     snapshot_dir: Path = typer.Option(Path("."), "--snapshot-dir", help="Where s saves snapshots."),
@@ -418,11 +428,33 @@ def live(
     from .styles import DEFAULT_STYLE, bundled_styles
     from .stylize import Look, check_quality, live_quality, load_stylizer
 
-    if no_window and record is None:
-        raise UserError("--no-window needs --record FILE (there is nothing else to do with the frames)")
+    if no_window and record is None and serve is None and not virtual_camera:
+        raise UserError(
+            "--no-window needs --record FILE, --serve PORT or --virtual-camera "
+            "(there is nothing else to do with the frames)"
+        )
     if record is not None:
         check_record_target(record, source, overwrite)
     capture = Capture(source if source is not None else camera, loop=loop)
+    sinks = []  # opened before the model loads, so a busy port or a missing camera is said at once
+    try:
+        if serve is not None:
+            from .serve import StreamServer, parse_address
+
+            sinks.append(StreamServer(*parse_address(serve)))
+            typer.echo(f"live: serving the stream at {sinks[-1].url}", err=True)
+        if virtual_camera:
+            from .virtualcam import VirtualCamera
+
+            w, h = capture.size
+            if w <= 0 or h <= 0:
+                raise UserError("--virtual-camera: the source does not say its frame size; try another --source")
+            sinks.append(VirtualCamera(w, h, capture.fps))
+            typer.echo(f"live: virtual camera {sinks[-1].device}", err=True)
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
     display = NoWindow() if no_window else Window()
     bundled = list(dict.fromkeys(s.name for s in bundled_styles()))
     styles = style_list(style or (DEFAULT_STYLE if DEFAULT_STYLE in bundled else None), bundled)
@@ -440,6 +472,7 @@ def live(
         Look(strength, preserve_color, max_size),
         LiveOptions(record, snapshot_dir, duration, overwrite),
         log=lambda m: typer.echo(m, err=True),
+        sinks=sinks,
     )
     shown = session.run()
     typer.echo(

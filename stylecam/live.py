@@ -263,8 +263,10 @@ class LiveSession:
         look: Look | None = None,
         options: LiveOptions | None = None,
         log=print,
+        sinks=(),
     ):
         self.capture, self.styles, self.load, self.display = capture, list(styles), load, display
+        self.sinks = list(sinks)  # also get every stylized frame: the served stream, a virtual camera
         self.options = options or LiveOptions()
         self.log = log
         self._stylizers: dict[str, object] = {}
@@ -374,6 +376,8 @@ class LiveSession:
         self.shown.append(frame.index)
         self.shown_at.append(now)
         self.display.show(self.compose(frame, out))
+        for sink in self.sinks:
+            sink.send(out)
 
     @property
     def steady_fps(self) -> float:
@@ -412,6 +416,8 @@ class LiveSession:
             if recorded:
                 self.log(f"recorded {recorded}")
             self.display.close()
+            for sink in self.sinks:
+                sink.close()
         return len(self.shown)
 
 

@@ -72,8 +72,12 @@ class StyleNet(keras.Model):
 
     def style_layers(self) -> list:
         """The layers that hold a style's own parameters on a shared body: every instance
-        normalisation's scale and shift (Dumoulin, Shlens and Kudlur 2017)."""
-        return [layer for layer in self._flatten_layers() if isinstance(layer, InstanceNorm)]
+        normalisation's scale and shift (Dumoulin, Shlens and Kudlur 2017), then ``head()``."""
+        return [layer for layer in self._flatten_layers() if isinstance(layer, InstanceNorm)] + self.head()
+
+    def head(self) -> list:
+        """Layers after the body that are also a style's own (none by default)."""
+        return []
 
     def body_weights(self) -> list:
         """The shared body: every weight that is not a style parameter."""
@@ -172,6 +176,11 @@ class FastNet(StyleNet):
         y = self.unfold(y)  # render features at 1/2
         y = self.grid_filter(y)  # remove the sub-pixel grid the unfolding learns
         return self.render(y, x)
+
+    def head(self):
+        # The render stage draws the colours at full resolution, after the last normalisation: the
+        # scales and shifts alone cannot repaint what it learned for the body's style.
+        return [self.features, self.render]
 
     def stages(self):
         order = [
