@@ -199,7 +199,7 @@ def _body_sizes(cfg) -> dict:
 
 def freeze_body(net) -> None:
     """Only the style parameters (net.style_layers()) stay trainable: a new style on a shared body."""
-    own = {id(layer) for layer in net.style_layers()}
+    own = {id(sub) for layer in net.style_layers() for sub in layer._flatten_layers()}
     for layer in net._flatten_layers(include_self=False):
         holds_style = any(id(sub) in own for sub in layer._flatten_layers())
         if not holds_style:  # a parent's flag would reach its style layers too

@@ -18,7 +18,7 @@ from stylecam.image_io import read_image
 from stylecam.styles import bundled_styles
 from stylecam.stylize import StyleProcessor, load_stylizer
 
-PHOTOS = ("samples/photos/china.jpg", "samples/photos/macaw.jpg")
+PHOTOS = ("samples/photos/seedling.jpg", "samples/photos/city-panorama.jpg")  # held out from training
 
 
 def fit(image: np.ndarray, width: int) -> np.ndarray:
