@@ -15,6 +15,24 @@ def test_the_two_first_styles_ship():
     assert {"starry-night", "great-wave"} <= names
 
 
+def test_the_gallery_ships_eight_styles_full_and_fast_most_on_the_shared_body():
+    from stylecam.modelfile import read_metadata
+
+    styles = bundled_styles()
+    names = {s.name for s in styles}
+    assert len(names) >= 8
+    for quality in ("full", "fast"):
+        paths = {s.name: s.path for s in styles if s.quality == quality}
+        assert set(paths) == names, quality  # every style in both qualities
+        on_body = [n for n in names if read_metadata(paths[n]).get("body")]
+        assert len(on_body) >= 6, quality
+        body = load_model(paths["starry-night"]).body_sha256()  # the shared body: these all blend
+        assert all(load_model(paths[n]).body_sha256() == body for n in on_body), quality
+        for path in paths.values():
+            meta = read_metadata(path)
+            assert meta["title"] and meta["artist"], path.name
+
+
 @pytest.mark.parametrize("name", ["starry-night", "great-wave"])
 def test_bundled_style_loads_by_name_and_stylizes(name):
     net = load_model(resolve_style(name))
@@ -41,7 +59,10 @@ def test_styles_command_lists_paintings():
     assert "starry-night" in out and "The Starry Night" in out and "Hokusai" in out
 
 
-@pytest.mark.parametrize("name", ["starry-night", "great-wave"])
+ALL = sorted({s.name for s in bundled_styles()})
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_each_style_ships_a_fast_network_distilled_from_its_full_one(name):
     from stylecam.modelfile import file_sha256
     from stylecam.network import FastNet
@@ -88,7 +109,7 @@ def test_name_dot_fast_picks_the_fast_network():
     assert resolve_style("great-wave.fast").name == "great-wave.fast.keras"
 
 
-@pytest.mark.parametrize("name", ["starry-night", "great-wave", "starry-night.fast", "great-wave.fast"])
+@pytest.mark.parametrize("name", [n + q for n in ALL for q in ("", ".fast")])
 def test_bundled_networks_move_with_the_picture(name):
     # A camera that moves by a pixel or two must move the painting with it, not repaint it:
     # output changes locked to the network's stride grid are flicker on video and, in a still,
