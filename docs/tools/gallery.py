@@ -1,6 +1,6 @@
 """The README's gallery: every bundled style, full and fast, on the same sample photos.
 
-    python docs/tools/gallery.py [--width 320] [--out docs/gallery] [--sheet sheet.png]
+    python docs/tools/gallery.py [--width 320] [--out docs/gallery] [--sheet sheet.png] [STYLE ...]
 
 Writes PHOTO.jpg and PHOTO-STYLE.jpg / PHOTO-STYLE-fast.jpg; ``--sheet`` also writes them all as
 one PNG (rows: styles) to look at.
@@ -35,11 +35,12 @@ def main():
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--out", type=Path, default=Path("docs/gallery"))
     ap.add_argument("--sheet", type=Path)
+    ap.add_argument("styles", nargs="*", help="bundled styles to draw (default: all)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     photos = {Path(p).stem: fit(read_image(p), args.width) for p in PHOTOS}
     rows = []
-    for name in dict.fromkeys(s.name for s in bundled_styles()):
+    for name in args.styles or dict.fromkeys(s.name for s in bundled_styles()):
         row = []
         for quality in ("full", "fast"):
             run = StyleProcessor(load_stylizer(name, quality, "float32"))
@@ -48,7 +49,8 @@ def main():
                 suffix = "" if quality == "full" else "-fast"
                 save(args.out / f"{stem}-{name}{suffix}.jpg", out)
                 row.append(out)
-        rows.append(np.hstack(row))
+        tall = max(im.shape[0] for im in row)
+        rows.append(np.hstack([np.pad(im, ((0, tall - im.shape[0]), (0, 0), (0, 0))) for im in row]))
         print(name, flush=True)
     for stem, photo in photos.items():
         cv2.imwrite(
