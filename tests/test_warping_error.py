@@ -150,7 +150,8 @@ def test_cli_evaluate_json(make_video, tiny_model):
     (v,) = report["videos"]
     assert (v["frames"], v["pairs"], v["width"], v["height"]) == (6, 5, 64, 48)
     assert 0 < v["mask_coverage"] <= 1
-    assert 0 <= v["ewarp_input"] < v["ewarp_stylized"]
+    # An untrained network may flicker more or less than its input: only the report's form is fixed.
+    assert v["ewarp_input"] > 0 and v["ewarp_stylized"] > 0
     assert v["ratio"] == pytest.approx(v["ewarp_stylized"] / v["ewarp_input"])
 
 
