@@ -223,16 +223,13 @@ def blend_networks(nets_and_weights: list) -> StyleNet:
     """One network whose style parameters are the weighted mean of several styles' on one shared
     body (Dumoulin et al. 2017: mixing the normalisation parameters mixes the styles)."""
     first = nets_and_weights[0][0]
+    body = first.body_sha256()
     for net, _ in nets_and_weights[1:]:
-        if net.design != first.design or net.body_sha256() != first.body_sha256():
+        if net.design != first.design or net.body_sha256() != body:
             a, b = first.metadata.get("name", "the first style"), net.metadata.get("name", "another style")
             raise ValueError(f"{a} and {b} do not share a body, so they cannot be blended")
+    params = [([layer.get_weights() for layer in net.style_layers()], w) for net, w in nets_and_weights]
     blended = same_network(first)
     for i, layer in enumerate(blended.style_layers()):
-        layer.set_weights(
-            [
-                sum(w * net.style_layers()[i].get_weights()[k] for net, w in nets_and_weights)
-                for k in range(len(layer.weights))
-            ]
-        )
+        layer.set_weights([sum(w * layers[i][k] for layers, w in params) for k in range(len(layer.weights))])
     return blended
