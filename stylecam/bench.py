@@ -120,6 +120,7 @@ class BenchConfig:
     device: str = "auto"
     progress: bool = True
     engines: list = field(default_factory=lambda: ["auto"])  # graph, xla, auto (stylecam.tuning)
+    encoder: str = "libx264"  # the whole pipeline's (stylecam.video_io.ENCODERS)
 
     @classmethod
     def from_options(
@@ -133,6 +134,10 @@ class BenchConfig:
         cfg.engines = engines
         if cfg.repeats < 1 or cfg.warmup < 0 or cfg.pipeline_frames < 1:
             raise UserError("--repeats and --frames must be >= 1, --warmup >= 0")
+        from .video_io import EncodeSettings
+
+        if cfg.pipeline:
+            EncodeSettings(encoder=cfg.encoder).check()  # a bad --encoder fails now
         if cfg.video is not None and not Path(cfg.video).is_file():
             raise UserError(f"--video: not found: {cfg.video}")
         return cfg
@@ -365,7 +370,7 @@ def bench_network(stylizer, width: int, height: int, batch: int, repeats: int = 
     return {"compile_s": compile_s, "warmup_s": warmup_s, "warmup_runs": warmup, **_stats(runs, batch)}
 
 
-def bench_pipeline(stylizer, video: Path, batch: int, workdir: Path) -> dict:
+def bench_pipeline(stylizer, video: Path, batch: int, workdir: Path, encoder: str = "libx264") -> dict:
     """Decode -> stylize -> encode ``video`` with ``stylecam convert``'s code and settings."""
     from .convert import convert_video
     from .stylize import StyleProcessor
@@ -375,7 +380,7 @@ def bench_pipeline(stylizer, video: Path, batch: int, workdir: Path) -> dict:
     if out.exists():
         out.unlink()
     summary = convert_video(
-        video, out, StyleProcessor(stylizer), batch=batch, settings=EncodeSettings(), progress=False
+        video, out, StyleProcessor(stylizer), batch=batch, settings=EncodeSettings(encoder=encoder), progress=False
     )
     t = summary.times
     return {
@@ -383,7 +388,7 @@ def bench_pipeline(stylizer, video: Path, batch: int, workdir: Path) -> dict:
         "frames": summary.frames,
         "seconds": summary.seconds,
         "busy_s": {"decode": t.source, "network": t.network, "encode": t.sink},
-        "encoder": "libx264 crf 18 preset medium (stylecam convert's defaults)",
+        "encoder": f"{encoder} crf 18 preset medium (stylecam convert's defaults)",
     }
 
 
@@ -523,7 +528,7 @@ def _measure(cfg, report, stylizer, row, precision, q, why, videos, tmp: Path, f
         if key not in videos:
             videos[key] = make_video(tmp / f"clip-{w}x{h}-{frames}.mp4", w, h, frames, source=cfg.video)
         try:
-            pipe = bench_pipeline(stylizer, videos[key], batch, tmp)
+            pipe = bench_pipeline(stylizer, videos[key], batch, tmp, cfg.encoder)
             pipe["ratio_to_network"] = pipe["fps"] / net["fps_median"]
             out["pipeline"] = pipe
         except Exception as e:  # noqa: BLE001

@@ -355,6 +355,9 @@ def convert(
     ),
     crf: int = typer.Option(18, "--crf", min=0, max=51, help="H.264 quality (lower = better, bigger)."),
     preset: str = typer.Option("medium", "--preset", help="x264 speed preset (ultrafast .. veryslow)."),
+    encoder: str = typer.Option(
+        "libx264", "--encoder", help="libx264, or nvenc: NVIDIA's hardware encoder (needs an NVIDIA GPU and driver)."
+    ),
     exact_size: bool = typer.Option(
         False,
         "--exact-size",
@@ -370,6 +373,8 @@ def convert(
     from .stylize import Look, StyleProcessor, check_quality, load_stylizer
     from .video_io import EncodeSettings
 
+    settings = EncodeSettings(crf, preset, exact_size, encoder)
+    settings.check()  # a bad --encoder fails before the network loads
     out = output or default_output(input, Path(style).stem if style else DEFAULT_STYLE)
 
     def processor():
@@ -379,9 +384,7 @@ def convert(
             Look(strength, preserve_color, max_size),
         )
 
-    summary = convert_path(
-        input, out, processor, batch=batch, overwrite=overwrite, settings=EncodeSettings(crf, preset, exact_size)
-    )
+    summary = convert_path(input, out, processor, batch=batch, overwrite=overwrite, settings=settings)
     if summary.frames:
         typer.echo(summary.line())
     if summary.skipped:
@@ -496,6 +499,7 @@ def evaluate(
     vgg_weights: Path | None = typer.Option(None, help="VGG16 weights file (for --stills)."),
     batch: int = typer.Option(4, "--batch", min=1, help="Frames per network call."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
+    encoder: str = typer.Option("libx264", "--encoder", help="The whole pipeline's encoder: libx264 or nvenc."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
 ):
     """Measure a model: temporal warping error on videos (Lai et al. 2018), losses on stills."""
@@ -591,6 +595,7 @@ def bench(
         "(the faster here, measured once and remembered); comma-separated to compare.",
     ),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
+    encoder: str = typer.Option("libx264", "--encoder", help="The whole pipeline's encoder: libx264 or nvenc."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of the table."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also write the JSON report to this file."),
     profile: bool = typer.Option(
@@ -618,6 +623,7 @@ def bench(
         threads=threads,
         device=device,
         engine=engine,
+        encoder=encoder,
     )
     report = run_bench(cfg)
     profile_lines = []
@@ -634,7 +640,10 @@ def bench(
             report["profiles"].append({"style": label, "size": [w, h], "blocks": rows})
             profile_lines += ["", *format_profile(label, w, h, rows)]
     if output is not None:
-        output.write_text(to_json(report) + "\n")
+        from .atomic import atomic_output
+
+        with atomic_output(output) as tmp:
+            Path(tmp).write_text(to_json(report) + "\n")
     typer.echo(to_json(report) if json_out else "\n".join([format_table(report), *profile_lines]))
 
 

@@ -84,6 +84,7 @@ class Pipeline:
         self.batch = max(1, int(batch))
         size = queue_size or 2 * self.batch + 2
         self._in = Mailbox() if latest_only else queue.Queue(size)
+        self._latest_only = latest_only
         self._out: queue.Queue = queue.Queue(size)
         self._source, self._process, self._stop_source = source, process, stop_source
         self._stop = threading.Event()
@@ -126,8 +127,27 @@ class Pipeline:
                 return
         self._put(self._in, _END)
 
+    def _start(self, images):
+        """Submit a batch; what it returns gives the outputs. ``process.submit`` lets the next
+        batch go to the device before this one comes back (not in live: that would add a frame
+        of latency)."""
+        submit = getattr(self._process, "submit", None)
+        if submit is not None and not self._latest_only:
+            return submit(images)
+        outs = self._process(images)
+        return lambda: outs
+
+    def _emit(self, group, started) -> bool:
+        t = time.perf_counter()
+        outs = started()
+        self.times.network += time.perf_counter() - t
+        for f, o in zip(group, outs):
+            if not self._put(self._out, (f, o)):
+                return False
+        return True
+
     def _stylize(self):
-        done = False
+        done, pending = False, None
         while not done and not self._stop.is_set():
             frames = []
             while len(frames) < self.batch:
@@ -145,11 +165,16 @@ class Pipeline:
                     break
             for group in _same_size_runs(frames):
                 t = time.perf_counter()
-                outs = self._process(np.stack([f.image for f in group]))
+                started = self._start(np.stack([f.image for f in group]))
                 self.times.network += time.perf_counter() - t
-                for f, o in zip(group, outs):
-                    if not self._put(self._out, (f, o)):
-                        return
+                if self._latest_only:
+                    pending, previous = None, (group, started)
+                else:
+                    pending, previous = (group, started), pending
+                if previous is not None and not self._emit(*previous):
+                    return
+        if pending is not None and not self._emit(*pending):
+            return
         self._put(self._out, _END)
 
     # -- the caller's side

@@ -124,6 +124,11 @@ class StyleProcessor:
         self.stylizer = stylizer
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
+        return self.submit(frames)()
+
+    def submit(self, frames: np.ndarray):
+        """Start a batch through the network; call what it returns for the finished batch. The
+        look and the fade are those of now, whenever the result is asked for."""
         look = self.look
         n, h, w = frames.shape[:3]
         max_pixels = getattr(getattr(self.stylizer, "net", None), "max_pixels", MAX_NETWORK_PIXELS)
@@ -131,19 +136,40 @@ class StyleProcessor:
         small = frames
         if (sw, sh) != (w, h):
             small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames])
-        per_call = max(1, max_pixels // (sw * sh))
+        per_call = max(1, getattr(self.stylizer, "call_pixels", max_pixels) // (sw * sh))
 
-        def run(stylizer):
-            return np.concatenate([stylizer.stylize_batch(small[i : i + per_call]) for i in range(0, n, per_call)])
+        def start(stylizer):
+            return [_submit(stylizer, small[i : i + per_call]) for i in range(0, n, per_call)]
 
-        styled = run(self.stylizer)
+        pending, faded = start(self.stylizer), None
         if self._fade is not None:
-            previous, start, seconds = self._fade
-            progress = (time.perf_counter() - start) / seconds
+            previous, began, seconds = self._fade
+            progress = (time.perf_counter() - began) / seconds
             if progress < 1.0:
-                styled = blend(run(previous), styled, progress)  # both networks only while fading
+                faded = start(previous), progress  # both networks only while fading
             else:
                 self._fade = None
-        if (sw, sh) != (w, h):
-            styled = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in styled])
-        return finish(frames, styled, look.strength, look.preserve_color)
+
+        def result() -> np.ndarray:
+            styled = np.concatenate([p.result() for p in pending])
+            if faded is not None:
+                styled = blend(np.concatenate([p.result() for p in faded[0]]), styled, faded[1])
+            if (sw, sh) != (w, h):
+                styled = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in styled])
+            return finish(frames, styled, look.strength, look.preserve_color)
+
+        return result
+
+
+class _Done:
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def _submit(stylizer, frames):
+    """``stylizer.submit`` where it has one (Stylizer); anything with ``stylize_batch`` runs now."""
+    submit = getattr(stylizer, "submit", None)
+    return submit(frames) if submit else _Done(stylizer.stylize_batch(frames))

@@ -260,6 +260,51 @@ class EncodeSettings:
     crf: int = 18
     preset: str = "medium"
     exact_size: bool = False  # odd sizes as H.264 4:4:4 (few players) instead of padded to even 4:2:0
+    encoder: str = "libx264"  # or "nvenc": NVIDIA's hardware H.264 encoder
+
+    def codec_args(self) -> list[str]:
+        if self.encoder == "libx264":
+            return ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf)]
+        if self.encoder == "nvenc":
+            # constant quality like x264's CRF; x264's preset names map to NVENC's p1 (fastest) .. p7
+            preset = NVENC_PRESETS.get(self.preset, "p4")
+            quality = ["-rc", "vbr", "-cq", str(self.crf), "-b:v", "0"]
+            return ["-c:v", "h264_nvenc", "-preset", preset, "-tune", "hq", *quality]
+        raise UserError(f"--encoder must be libx264 or nvenc, not {self.encoder!r}")
+
+    def check(self) -> None:
+        """A UserError now, before any work, for an unknown encoder or an NVENC that cannot start."""
+        args = self.codec_args()
+        if self.encoder == "libx264":
+            return
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+             "color=size=256x256:rate=1", "-frames:v", "1", *args, "-f", "null", "-"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise UserError(f"--encoder {self.encoder}: {nvenc_error(proc.stderr)}")
+
+
+def nvenc_error(stderr: str) -> str:
+    lines = [re.sub(r"^\[[^\]]*\]\s*", "", line) for line in stderr.strip().splitlines()] or ["no output"]
+    cause = next((line for line in lines if "Cannot load" in line or "No capable devices" in line), lines[0])
+    return f"NVIDIA's encoder did not start ({cause}): it needs an NVIDIA GPU and driver; use --encoder libx264"
+
+
+ENCODERS = ("libx264", "nvenc")
+NVENC_PRESETS = {
+    "ultrafast": "p1",
+    "superfast": "p1",
+    "veryfast": "p2",
+    "faster": "p3",
+    "fast": "p3",
+    "medium": "p4",
+    "slow": "p5",
+    "slower": "p6",
+    "veryslow": "p7",
+    "placebo": "p7",
+}
 
 
 # Audio codecs an MP4 or MOV file carries that browsers and phones play; others become AAC.
@@ -289,7 +334,7 @@ class VideoWriter:
         settings: EncodeSettings | None = None,
         audio_codecs=(),
     ):
-        s = settings or EncodeSettings()
+        s = self.settings = settings or EncodeSettings()
         self.path, self.width, self.height = Path(path), width, height
         self.time_base = Fraction(time_base)
         odd = bool(width % 2 or height % 2)
@@ -319,12 +364,7 @@ class VideoWriter:
             cmd += ["-map", "1:a?", "-map_metadata", "1"]
             cmd += ["-c:a", "aac", "-b:a", "192k"] if self.audio_transcoded else ["-c:a", "copy"]
         cmd += [
-            "-c:v",
-            "libx264",
-            "-preset",
-            s.preset,
-            "-crf",
-            str(s.crf),
+            *s.codec_args(),
             "-vf",
             f"scale=out_color_matrix=bt709:out_range=tv,format={self.pix_fmt},"
             "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv",
@@ -370,6 +410,8 @@ class VideoWriter:
             )
         ):
             return f"the input's audio cannot be copied into this container; use an .mkv output ({lines[0]})"
+        if self.settings.encoder == "nvenc" and "nvenc" in text:
+            return nvenc_error(text)
         return lines[0] if lines else f"exit status {self._proc.returncode}"
 
     def write(self, image: np.ndarray, pts: int, duration: int = 1):
