@@ -499,7 +499,6 @@ def evaluate(
     vgg_weights: Path | None = typer.Option(None, help="VGG16 weights file (for --stills)."),
     batch: int = typer.Option(4, "--batch", min=1, help="Frames per network call."),
     device: str = typer.Option("auto", "--device", help="cpu, gpu or auto."),
-    encoder: str = typer.Option("libx264", "--encoder", help="The whole pipeline's encoder: libx264 or nvenc."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
 ):
     """Measure a model: temporal warping error on videos (Lai et al. 2018), losses on stills."""
