@@ -279,6 +279,8 @@ def test_cli_ctrl_c_leaves_no_file(make_video, tmp_path, tiny_model):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job inherits SIGINT ignored, and Python then never raises Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 90
     while not leftovers(tmp_path) and time.time() < deadline and p.poll() is None:
