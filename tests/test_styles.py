@@ -113,14 +113,9 @@ def test_name_dot_fast_picks_the_fast_network():
 def test_bundled_networks_move_with_the_picture(name):
     # A camera that moves by a pixel or two must move the painting with it, not repaint it:
     # output changes locked to the network's stride grid are flicker on video and, in a still,
-    # a lattice (the fast Great Wave once drew rings on its 8-px grid). Mean squared difference,
-    # grey levels^2, between stylize(shift(photo)) and shift(stylize(photo)) away from the border;
-    # the shipped networks measure 1.5-100 (full; trained last with the warp term at 100) and
-    # 22-42 (fast, which draw the full networks' strokes at full resolution; 34-75 with half
-    # their training) (shifts of 1, 2, 4 px); per-frame controls of the full networks' last
-    # stage (warp term off) 4-306, the release before the antialiased body 1.2-114 (full) and
-    # 49-243 (fast); fast networks that read a 4x4 fold of the frame and drew strokes, without
-    # the warp term, 318-624.
+    # a lattice. Mean squared difference, grey levels^2, between stylize(shift(photo)) and
+    # shift(stylize(photo)) away from the border, for shifts of 1, 2 and 4 px; the bounds sit
+    # just above the shipped networks and below the controls that flickered (docs/results.md).
     import cv2
 
     photo = cv2.resize(cv2.imread("samples/photos/macaw.jpg")[..., ::-1], (256, 198), interpolation=cv2.INTER_AREA)
