@@ -9,6 +9,7 @@ newest frame replaces an unprocessed older one (live: no backlog, low latency).
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
@@ -128,11 +129,9 @@ class Pipeline:
         self._put(self._in, _END)
 
     def _start(self, images):
-        """Submit a batch; what it returns gives the outputs. ``process.submit`` lets the next
-        batch go to the device before this one comes back (not in live: that would add a frame
-        of latency)."""
+        """Submit a batch; what it returns gives the outputs."""
         submit = getattr(self._process, "submit", None)
-        if submit is not None and not self._latest_only:
+        if submit is not None:
             return submit(images)
         outs = self._process(images)
         return lambda: outs
@@ -147,7 +146,10 @@ class Pipeline:
         return True
 
     def _stylize(self):
-        done, pending = False, None
+        # With one batch in flight the next goes to the device before this one comes back; live
+        # keeps none, as a batch waiting behind another would be a frame of latency.
+        in_flight, pending = 0 if self._latest_only else 1, collections.deque()
+        done = False
         while not done and not self._stop.is_set():
             frames = []
             while len(frames) < self.batch:
@@ -165,16 +167,14 @@ class Pipeline:
                     break
             for group in _same_size_runs(frames):
                 t = time.perf_counter()
-                started = self._start(np.stack([f.image for f in group]))
+                pending.append((group, self._start(np.stack([f.image for f in group]))))
                 self.times.network += time.perf_counter() - t
-                if self._latest_only:
-                    pending, previous = None, (group, started)
-                else:
-                    pending, previous = (group, started), pending
-                if previous is not None and not self._emit(*previous):
-                    return
-        if pending is not None and not self._emit(*pending):
-            return
+                while len(pending) > in_flight:
+                    if not self._emit(*pending.popleft()):
+                        return
+        while pending:
+            if not self._emit(*pending.popleft()):
+                return
         self._put(self._out, _END)
 
     # -- the caller's side

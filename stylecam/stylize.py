@@ -136,7 +136,7 @@ class StyleProcessor:
         small = frames
         if (sw, sh) != (w, h):
             small = np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in frames])
-        per_call = max(1, getattr(self.stylizer, "call_pixels", max_pixels) // (sw * sh))
+        per_call = max(1, max(max_pixels, getattr(self.stylizer, "call_pixels", 0)) // (sw * sh))
 
         def start(stylizer):
             return [_submit(stylizer, small[i : i + per_call]) for i in range(0, n, per_call)]

@@ -6,6 +6,7 @@ one compiled function (tf.function, with or without XLA, under TensorFlow; jax.j
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 
@@ -47,7 +48,7 @@ class Stylizer:
         self.net, self.engine = net, engine
         self._run = compile_fn(self.forward, engine)
         # Pixels one call may take (callers split larger batches): a network's bound, more on a GPU.
-        self.call_pixels = max(getattr(net, "max_pixels", 0), gpu_call_pixels()) or 1920 * 1080
+        self.call_pixels = max(getattr(net, "max_pixels", 0), gpu_call_pixels())
 
     def forward(self, frames):
         y = self.net(ops.cast(frames, "float32"), training=False)
@@ -62,12 +63,8 @@ class Stylizer:
         ph, pw = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
         if ph or pw:
             frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
-        try:
+        with _memory_errors(n, h, w):
             return Pending(self._run(frames), n, h, w)
-        except Exception as e:
-            if out_of_memory(e):
-                raise _memory_error(n, h, w) from None
-            raise
 
     def stylize_batch(self, frames: np.ndarray) -> np.ndarray:
         return self.submit(frames).result()
@@ -85,24 +82,26 @@ class Pending:
         self._value, self.n, self.h, self.w = value, n, h, w
 
     def result(self) -> np.ndarray:
-        try:
+        with _memory_errors(self.n, self.h, self.w):  # asynchronous backends fail here
             out = ops.convert_to_numpy(self._value)
-        except Exception as e:
-            if out_of_memory(e):
-                raise _memory_error(self.n, self.h, self.w) from None
-            raise
         return out[:, : self.h, : self.w]
 
 
-def _memory_error(n: int, h: int, w: int) -> UserError:
+@contextlib.contextmanager
+def _memory_errors(n: int, h: int, w: int):
     """A backend's out-of-memory error as one line naming the batch and size."""
-    from .hardware import uses_gpu
+    try:
+        yield
+    except Exception as e:
+        if not out_of_memory(e):
+            raise
+        from .hardware import uses_gpu
 
-    where = " on the GPU" if uses_gpu() else ""
-    return UserError(
-        f"out of memory{where} stylizing {n} frame{'s' if n != 1 else ''} of {w}x{h} at once: "
-        "use a smaller --batch, or --max-size to stylize smaller frames"
-    )
+        where = " on the GPU" if uses_gpu() else ""
+        raise UserError(
+            f"out of memory{where} stylizing {n} frame{'s' if n != 1 else ''} of {w}x{h} at once: "
+            "use a smaller --batch, or --max-size to stylize smaller frames"
+        ) from None
 
 
 @functools.cache

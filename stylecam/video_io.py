@@ -270,7 +270,7 @@ class EncodeSettings:
             preset = NVENC_PRESETS.get(self.preset, "p4")
             quality = ["-rc", "vbr", "-cq", str(self.crf), "-b:v", "0"]
             return ["-c:v", "h264_nvenc", "-preset", preset, "-tune", "hq", *quality]
-        raise UserError(f"--encoder must be libx264 or nvenc, not {self.encoder!r}")
+        raise UserError(f"--encoder must be {' or '.join(ENCODERS)}, not {self.encoder!r}")
 
     def check(self) -> None:
         """A UserError now, before any work, for an unknown encoder or an NVENC that cannot start."""

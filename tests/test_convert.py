@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import cli_run
 import cv2
 import numpy as np
 import pytest
@@ -35,14 +37,7 @@ class Recording:
         return 255 - frames
 
 
-def stylecam(*args, timeout=120, env=ENV):
-    return subprocess.run(
-        [sys.executable, "-m", "stylecam.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+stylecam = functools.partial(cli_run.stylecam, env=ENV)
 
 
 def leftovers(folder):

@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+import cli_run
 import numpy as np
 import pytest
 from media import read_timing
@@ -35,17 +36,10 @@ needs_gpu = pytest.mark.skipif(
 no_gpu = pytest.mark.skipif(_gpu_here(), reason="this machine has a GPU")
 
 
-def stylecam(*args, backend="tensorflow", cwd=ROOT, timeout=600):
-    env = {**os.environ, "KERAS_BACKEND": backend}
+def stylecam(*args, backend="tensorflow"):
+    env = {**cli_run.QUIET, "KERAS_BACKEND": backend}
     env.pop("JAX_PLATFORMS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "stylecam.cli", *map(str, args)],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return cli_run.stylecam(*args, env=env, cwd=ROOT, timeout=600)
 
 
 def one_line_error(r, *words):

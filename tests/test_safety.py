@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -11,21 +10,11 @@ import time
 
 import numpy as np
 import pytest
+from cli_run import QUIET as ENV
+from cli_run import stylecam
 
 from stylecam.atomic import PartialFile
 from stylecam.errors import UserError
-
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def stylecam(*args, timeout=180):
-    return subprocess.run(
-        [sys.executable, "-m", "stylecam.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=ENV,
-    )
 
 
 def partials(folder):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import subprocess
-import sys
 
+import cli_run
 import cv2
 import numpy as np
 import pytest
@@ -130,14 +130,7 @@ def test_video_pipeline_aligns_frames(make_video):
     assert noisy.errors["stylized"] > 10 * noisy.errors["input"]
 
 
-def stylecam(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "stylecam.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=ENV,
-    )
+stylecam = functools.partial(cli_run.stylecam, env=ENV)
 
 
 @pytest.mark.slow
