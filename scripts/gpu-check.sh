@@ -36,8 +36,7 @@ stage() { # stage NAME SECONDS COMMAND...: run with a time limit, log to $OUT/NA
   echo "   rc $? in $((SECONDS - t))s"
   tail -n 25 "$OUT/$name.log"
 }
-stylecam() { python3 -m stylecam.cli "$@"; }
-export -f stylecam
+STYLECAM=(python3 -m stylecam.cli)  # timeout runs programs, not shell functions
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv >"$OUT/gpu.txt" 2>&1
 python3 -c "import jax, keras, numpy, cv2; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)" >>"$OUT/gpu.txt" 2>&1
@@ -55,15 +54,15 @@ fi
 SIZES_REST=640x360,1920x1080,3840x2160
 BENCH=(bench --device gpu --no-pipeline --json --repeats 5 --warmup 2 --batch 1,8,32
        --precision float32,bfloat16,float16 --style starry-night --style starry-night.fast)
-stage bench-1280x720 110 stylecam "${BENCH[@]}" --size 1280x720 -o "$OUT/bench-1280x720.json"
+stage bench-1280x720 110 "${STYLECAM[@]}" "${BENCH[@]}" --size 1280x720 -o "$OUT/bench-1280x720.json"
 stage peer-1280x720 90 python3 scripts/peer_transformer_net.py --sizes 1280x720 -o "$OUT/peer-1280x720.json"
 
 if [ -n "$FFMPEG" ]; then
   "$FFMPEG" -v error -y -stream_loop 5 -i samples/city.mp4 -vf scale=1280:720 -c:v libx264 -crf 18 \
     -c:a copy /tmp/city-720p.mp4
   for enc in libx264 nvenc; do
-    stage "convert-$enc" 60 bash -c "time stylecam convert /tmp/city-720p.mp4 -o /tmp/out-$enc.mp4 --device gpu \
-      --batch 32 --encoder $enc --overwrite"
+    stage "convert-$enc" 60 "${STYLECAM[@]}" convert /tmp/city-720p.mp4 -o "/tmp/out-$enc.mp4" --device gpu \
+      --batch 32 --encoder "$enc" --overwrite
   done
   TESTS=(tests/test_gpu.py)
 else
@@ -72,6 +71,6 @@ else
 fi
 stage tests 120 python3 -m pytest -q -p no:cacheprovider "${TESTS[@]}"
 
-stage bench-rest 110 stylecam "${BENCH[@]}" --size "$SIZES_REST" -o "$OUT/bench-rest.json"
+stage bench-rest 110 "${STYLECAM[@]}" "${BENCH[@]}" --size "$SIZES_REST" -o "$OUT/bench-rest.json"
 stage peer-rest 80 python3 scripts/peer_transformer_net.py --sizes "$SIZES_REST" -o "$OUT/peer-rest.json"
 echo "== done in ${SECONDS}s; results in $OUT"
