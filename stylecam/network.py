@@ -136,6 +136,10 @@ class FullNet(StyleNet):
         y = self.deconv2(y)
         return self.deconv3(y)
 
+    def head(self):
+        # The strokes are drawn after the body: scales and shifts alone keep the body's painting.
+        return [self.res[-1], self.deconv1, self.deconv2, self.deconv3]
+
     def stages(self):
         order = [self.conv1, self.conv2, self.conv3, *self.res, self.deconv1, self.deconv2, self.deconv3]
         return [(layer, lambda y, frame, layer=layer: layer(y)) for layer in order]
