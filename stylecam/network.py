@@ -73,7 +73,10 @@ class StyleNet(keras.Model):
     def style_layers(self) -> list:
         """The layers that hold a style's own parameters on a shared body: every instance
         normalisation's scale and shift (Dumoulin, Shlens and Kudlur 2017), then ``head()``."""
-        return [layer for layer in self._flatten_layers() if isinstance(layer, InstanceNorm)] + self.head()
+        head = self.head()
+        in_head = {id(sub) for layer in head for sub in layer._flatten_layers()}  # listed once, in head
+        norms = [x for x in self._flatten_layers() if isinstance(x, InstanceNorm) and id(x) not in in_head]
+        return norms + head
 
     def head(self) -> list:
         """Layers after the body that are also a style's own (none by default)."""
