@@ -4,7 +4,8 @@ What is counted: every convolution, as ``2 * kH * kW * Cin * Cout * Hout * Wout`
 multiply and one add per weight per output pixel), at the size the network really computes:
 the frame padded by reflection to ``net.multiple`` (``StyleNet.call``), each convolution's
 input padded by its ``ReflectionPad2D`` and, in the up-sampling blocks, enlarged by the
-up-sampling first; pixel (un)shuffles only move values. The RenderStage's convolutions count as
+up-sampling first (also where a ConvBlock computes it on folded pixels: the same convolution,
+its structural zeros not counted); pixel (un)shuffles only move values. The RenderStage's convolutions count as
 it runs them: on 2x2-folded pixels with 4x the channels (4x the multiply-adds of the same
 convolutions at full resolution, many of them by structural zeros).
 Not counted (all element-wise, a small share of the total): biases, instance

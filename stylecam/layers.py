@@ -71,28 +71,77 @@ class ConvBlock(layers.Layer):
 
     Resampling does not alias (Zhang 2019, "Making convolutional networks shift-invariant again"):
     up-sampling is bilinear and a strided convolution reads a blurred (binomial 1-2-1) input, so no
-    block hands the next a pattern locked to its stride grid."""
+    block hands the next a pattern locked to its stride grid. ``fold``: the same numbers computed
+    on 2x2-folded pixels, faster where a full-resolution convolution has few channels."""
 
-    def __init__(self, filters, kernel, stride=1, upsample=False, norm=True, relu=True, **kwargs):
+    def __init__(self, filters, kernel, stride=1, upsample=False, norm=True, relu=True, fold=False, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.kernel, self.stride = int(filters), int(kernel), int(stride)
-        self.upsample, self.norm, self.relu = bool(upsample), bool(norm), bool(relu)
+        self.upsample, self.norm, self.relu, self.fold = bool(upsample), bool(norm), bool(relu), bool(fold)
+        if self.fold and (self.stride != 1 or (self.upsample and self.kernel != 3)):
+            raise ValueError("fold computes stride-1 convolutions (3x3 after up-sampling) only")
         dt = self.dtype_policy  # sub-layers take this layer's policy (Keras does not pass it down)
         self.up = Bilinear2x(dtype=dt) if self.upsample else None
-        self.blur = GridFilter(2, dtype=dt) if self.stride > 1 else None
+        self.blur = _blur_scatter(self.kernel) if self.stride > 1 else None
         self.pad = ReflectionPad2D(self.kernel // 2, dtype=dt)
         self.conv = layers.Conv2D(self.filters, self.kernel, strides=self.stride, name="conv", dtype=dt)
         self.inorm = InstanceNorm(name="inorm", dtype=dt) if self.norm else None
+        if self.fold:
+            self.folder, self.unfolder = PixelUnshuffle(2, dtype=dt), PixelShuffle(2, dtype=dt)
+            self.scatter = None if self.upsample else _fold_scatter(self.kernel)
+            self.taps = _bilinear_taps() if self.upsample else None
+
+    def build(self, shape):
+        # The folded forms read the kernel before (or without) calling the convolution.
+        self.conv.build((None, None, None, shape[-1]))
+        if self.inorm is not None:
+            self.inorm.build((None, None, None, self.filters))
 
     def call(self, x):
-        if self.up is not None:
-            x = self.up(x)
-        if self.blur is not None:
-            x = self.blur(x)
-        x = self.conv(self.pad(x))
+        if self.fold:
+            x = self._upsampled_conv_folded(x) if self.upsample else self._conv_folded(x)
+        else:
+            x = self._conv(x)
         if self.inorm is not None:
             x = self.inorm(x)
         return ops.relu(x) if self.relu else x
+
+    def _conv(self, x):
+        if self.up is not None:
+            x = self.up(x)
+        if self.blur is not None:
+            return self._blurred_conv(x)
+        return self.conv(self.pad(x))
+
+    def _blurred_conv(self, x):
+        """The blur and the strided convolution as one convolution, 2 taps wider: the blur is
+        symmetric, so mirroring its input one pixel further mirrors its output (the same numbers to
+        the border), and no blurred full-size copy of the input is written."""
+        kernel, bias = self.conv.kernel, self.conv.bias
+        k = ops.einsum("uvyx,yxcd->uvcd", ops.cast(self.blur, kernel.dtype), kernel)
+        p = self.kernel // 2 + 1
+        x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+        return ops.conv(x, ops.cast(k, x.dtype), strides=self.stride, padding="valid") + ops.cast(bias, x.dtype)
+
+    def _conv_folded(self, x):
+        kernel, bias = self.conv.kernel, self.conv.bias
+        m = 2 * (self.scatter.shape[0] // 2)  # mirror at full resolution, as self.pad would
+        x = self.folder(ops.pad(x, [[0, 0], [m, m], [m, m], [0, 0]], mode="reflect"))
+        return self.unfolder(_folded_conv(x, kernel, bias, self.scatter))
+
+    def _upsampled_conv_folded(self, x):
+        """Up-sampling and the convolution as one 3x3 convolution of the half-resolution ``x`` into
+        the four sub-pixels' channels (as RenderStage does), then the outer ring of pixels from the
+        plain path: there the folded form repeats the edge where the plain one mirrors it."""
+        kernel, bias = self.conv.kernel, self.conv.bias
+        u = ops.cast(self.taps, kernel.dtype)
+        k = ops.reshape(ops.einsum("ayt,bxs,yxcf->tscabf", u, u, kernel), (3, 3, kernel.shape[2], 4 * self.filters))
+        y = ops.conv(ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="symmetric"), ops.cast(k, x.dtype))
+        y = self.unfolder(y + ops.cast(ops.tile(bias, [4]), x.dtype))
+        top, bottom = self._conv(x[:, :2])[:, :1], self._conv(x[:, -2:])[:, -1:]
+        y = ops.concatenate([top, y[:, 1:-1], bottom], axis=1)
+        left, right = self._conv(x[:, :, :2])[:, :, :1], self._conv(x[:, :, -2:])[:, :, -1:]
+        return ops.concatenate([left, y[:, :, 1:-1], right], axis=2)
 
     def compute_output_shape(self, shape):
         def side(d):
@@ -111,6 +160,7 @@ class ConvBlock(layers.Layer):
             "upsample": self.upsample,
             "norm": self.norm,
             "relu": self.relu,
+            "fold": self.fold,
         }
 
 
@@ -257,6 +307,17 @@ class Downsample2x(layers.Layer):
 
     def compute_output_shape(self, shape):
         return (shape[0], _side(shape[1], 0.5), _side(shape[2], 0.5), shape[3])
+
+
+def _blur_scatter(kernel: int) -> np.ndarray:
+    """B[u, v, y, x]: the weight of tap (y, x) of a ``kernel`` x ``kernel`` convolution in tap
+    (u, v) of the same convolution of the binomial 1-2-1 (GridFilter(2)) blurred input."""
+    blur = np.outer([1, 2, 1], [1, 2, 1]).astype("float32") / 16
+    b = np.zeros((kernel + 2, kernel + 2, kernel, kernel), "float32")
+    for y in range(kernel):
+        for x in range(kernel):
+            b[y : y + 3, x : x + 3, y, x] = blur
+    return b
 
 
 def _fold_scatter(kernel: int = 3) -> np.ndarray:

@@ -125,9 +125,10 @@ class FullNet(StyleNet):
         self.conv2 = ConvBlock(2 * w, 3, stride=2, name="conv2", dtype=dt)
         self.conv3 = ConvBlock(4 * w, 3, stride=2, name="conv3", dtype=dt)
         self.res = [ResidualBlock(4 * w, name=f"res{i + 1}", dtype=dt) for i in range(self.residual_blocks)]
-        self.deconv1 = ConvBlock(2 * w, 3, upsample=True, name="deconv1", dtype=dt)
-        self.deconv2 = ConvBlock(w, 3, upsample=True, name="deconv2", dtype=dt)
-        self.deconv3 = ConvBlock(3, 9, norm=False, relu=False, name="deconv3", dtype=dt)
+        # fold: the same convolutions computed on 2x2-folded pixels (faster; docs/design.md).
+        self.deconv1 = ConvBlock(2 * w, 3, upsample=True, fold=True, name="deconv1", dtype=dt)
+        self.deconv2 = ConvBlock(w, 3, upsample=True, fold=True, name="deconv2", dtype=dt)
+        self.deconv3 = ConvBlock(3, 9, norm=False, relu=False, fold=True, name="deconv3", dtype=dt)
 
     def transform(self, x):
         y = self.conv1(x)

@@ -167,6 +167,42 @@ def test_render_stage_on_folded_pixels_is_bilinear_upsampling_and_full_resolutio
     np.testing.assert_allclose(got[:, 3:-3, 3:-3], expected[:, 3:-3, 3:-3], atol=1e-4)
 
 
+@pytest.mark.parametrize("kwargs", [dict(kernel=9, norm=False, relu=False), dict(kernel=3, upsample=True)])
+@pytest.mark.parametrize("h,w", [(3, 3), (5, 7), (12, 9)])
+def test_a_folded_conv_block_computes_the_plain_one_to_the_border(kwargs, h, w):
+    from stylecam.layers import ConvBlock
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 2 * h, 2 * w, 6)).astype("float32")
+    x = x[:, :h, :w] if kwargs.get("upsample") else x
+    plain, folded = ConvBlock(5, **kwargs), ConvBlock(5, fold=True, **kwargs)
+    plain(x), folded(x)
+    for a, b in zip(plain.weights, folded.weights, strict=True):
+        value = rng.normal(0, 0.5, a.shape)
+        a.assign(value), b.assign(value)
+    want, got = (keras.ops.convert_to_numpy(block(x)) for block in (plain, folded))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.parametrize("h,w", [(4, 4), (7, 10), (13, 8)])
+def test_a_strided_conv_block_is_the_blur_then_the_convolution_to_the_border(h, w):
+    from stylecam.layers import ConvBlock, GridFilter, ReflectionPad2D
+
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(2, h, w, 5)).astype("float32")
+    block = ConvBlock(6, 3, stride=2, norm=False, relu=False)
+    block(x)
+    for v in block.weights:
+        v.assign(rng.normal(0, 0.5, v.shape))
+    blurred = keras.ops.convert_to_numpy(ReflectionPad2D(1)(GridFilter(2)(x)))
+    want = keras.ops.convert_to_numpy(keras.ops.conv(blurred, block.conv.kernel, strides=2))
+    want = want + keras.ops.convert_to_numpy(block.conv.bias)
+    got = keras.ops.convert_to_numpy(block(x))
+    assert got.shape == want.shape == (2, (h - 1) // 2 + 1, (w - 1) // 2 + 1, 6)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
 def test_the_fast_design_draws_no_grid_on_a_flat_frame_and_counts_its_render_stage():
     # A flat frame makes every feature flat: any pattern would come from the sub-pixel unfolding.
     keras.utils.set_random_seed(0)
