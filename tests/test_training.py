@@ -288,6 +288,21 @@ def test_a_new_style_on_a_shared_body_trains_only_its_style_parameters(photos, t
     train(other, progress=False)
     with pytest.raises(ValueError, match="do not share a body"):
         blend_networks([(body, 0.5), (load_model(tmp_path / "c" / "tiny.keras"), 0.5)])
+    # Going on from a style on its body (--init): the body stays the body named, not the init.
+    more = config(photos, tmp_path / "d", steps=4, every=4)
+    more.body, more.init = cfg.body, str(tmp_path / "b" / "tiny.keras")
+    train(more, progress=False)
+    went_on = load_model(tmp_path / "d" / "tiny.keras").metadata
+    assert went_on["body"]["sha256"] == file_sha256(tmp_path / "a" / "tiny.keras")
+    assert went_on["init"]["sha256"] == file_sha256(tmp_path / "b" / "tiny.keras") and went_on["steps"] == 14
+    more.init, more.output, more.workdir = (
+        str(tmp_path / "c" / "tiny.keras"),
+        str(tmp_path / "e.keras"),
+        str(tmp_path / "e"),
+    )
+    with pytest.raises(UserError, match="is not a style on the body"):
+        train(more, progress=False)
+    assert not (tmp_path / "e.keras").exists()
 
 
 def test_train_cli_makes_a_full_and_a_fast_style_on_the_shared_bodies(photos, tmp_path):

@@ -108,8 +108,12 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
         # XLA: faster training steps than the graph executor on the CPUs measured (docs/results.md).
         trainer.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg)), jit_compile=True)
         trainer(np.zeros((1, cfg.size, cfg.size, 3), "float32"))
-        init = _init_from(net, cfg.init or cfg.body) if (cfg.init or cfg.body) else None
+        body = _init_from(net, cfg.body) if cfg.body else None
+        body_sha = net.body_sha256() if cfg.body else None
+        init = _init_from(net, cfg.init) if cfg.init else None
         if cfg.body:
+            if net.body_sha256() != body_sha:
+                raise UserError(f"--init {cfg.init} is not a style on the body {cfg.body}")
             freeze_body(net)
 
         epochs = cfg.steps // cfg.checkpoint_every
@@ -154,7 +158,7 @@ def train(cfg: TrainConfig, progress=True, callbacks=()) -> dict:
         "batch": cfg.batch,
         "steps": cfg.steps + (init["steps"] if cfg.init else 0),
         "lr": cfg.lr,
-        **({"body": {**init, "body_sha256": export.body_sha256()}} if cfg.body else {}),
+        **({"body": {**body, "body_sha256": export.body_sha256()}} if cfg.body else {}),
         **({"init": init} if cfg.init else {}),
         "precision": precision,
         "loss_weights": cfg.weights.as_dict(),
