@@ -54,7 +54,7 @@ class InstanceNorm(layers.Layer):
         # Both moments in one float32 pass over x: half the memory traffic of mean, then variance.
         xf = ops.cast(x, "float32")
         mean = ops.mean(xf, axis=[1, 2], keepdims=True)
-        variance = ops.relu(ops.mean(ops.square(xf), axis=[1, 2], keepdims=True) - ops.square(mean))
+        variance = ops.maximum(ops.mean(ops.square(xf), axis=[1, 2], keepdims=True) - ops.square(mean), 0.0)
         inv = ops.rsqrt(variance + self.epsilon) * ops.cast(self.gamma, "float32")
         shift = ops.cast(self.beta, "float32") - mean * inv
         y = xf * inv + shift

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stylecam.flops import count_flops
-from stylecam.layers import PixelShuffle, PixelUnshuffle
+from stylecam.layers import InstanceNorm, PixelShuffle, PixelUnshuffle
 from stylecam.modelfile import ModelFileError, load_model, save_model
 from stylecam.network import FastNet, FullNet, StyleNet, build_network
 from stylecam.stylizer import Stylizer
@@ -53,6 +53,25 @@ def test_pixel_shuffle_undoes_unshuffle_and_keeps_blocks_together():
     assert folded.shape == (2, 2, 3, 48)
     np.testing.assert_array_equal(folded[0, 1, 2].reshape(4, 4, 3), x[0, 4:8, 8:12])
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(PixelShuffle(4)(folded)), x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_instance_norm_matches_the_textbook_formula_when_the_mean_dwarfs_the_spread(dtype):
+    # The one-pass variance (mean square minus squared mean) cancels when a channel's mean is
+    # far above its spread; activations stay within this ratio, so it must stay exact there.
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((2, 48, 64, 8)) * 0.5 + rng.uniform(-20, 20, (1, 1, 1, 8))).astype("float32")
+    norm = InstanceNorm(dtype=dtype)
+    norm.build(x.shape)
+    norm.gamma.assign(rng.uniform(0.5, 2.0, 8))
+    norm.beta.assign(rng.normal(0.0, 1.0, 8))
+    y = keras.ops.convert_to_numpy(keras.ops.cast(norm(x), "float32"))
+    # the layer sees its input in its compute dtype, so the reference starts from the same numbers
+    x = keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.cast(x, norm.compute_dtype), "float32")).astype("float64")
+    mean, std = x.mean(axis=(1, 2), keepdims=True), x.std(axis=(1, 2), keepdims=True)
+    exact = (x - mean) / np.sqrt(std**2 + 1e-5) * norm.gamma.numpy() + norm.beta.numpy()
+    # float32: far below one grey level of the output; bfloat16: within its own rounding of y
+    assert np.abs(y - exact).max() < (5e-3 if dtype == "float32" else 0.05)
 
 
 def test_fast_design_costs_under_three_percent_of_the_full_one():
