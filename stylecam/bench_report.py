@@ -97,10 +97,7 @@ def format_table(report: dict) -> str:
         )
         if r.get("note"):
             notes.append(f"{' '.join(base)}: {r['note']}")
-    widths = [
-        max(len(head[i]), *(len(x[i]) for x in rows if len(x) > i and len(x) == len(head))) if rows else len(head[i])
-        for i in range(len(head))
-    ]
+    widths = [max([len(head[i]), *(len(x[i]) for x in rows if len(x) == len(head))]) for i in range(len(head))]
     fmt = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     lines.append(fmt(head))
     for x in rows:

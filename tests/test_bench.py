@@ -190,6 +190,9 @@ def test_bench_command_json(tmp_path, bf16_native, monkeypatch):
 
     table = bench_report.format_table(report)
     assert "32x24" in table and "skipped: this CPU has no avx512_bf16" in table and "peak:" in table
+    # a run whose every row was skipped (bfloat16 alone on a CPU without it) still prints its table
+    only_skipped = bench_report.format_table({**report, "results": rows[2:]})
+    assert "all   all    bfloat16" in only_skipped and "skipped: this CPU has no avx512_bf16" in only_skipped
 
 
 # ---------------------------------------------------------------- JAX
