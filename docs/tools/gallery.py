@@ -1,6 +1,6 @@
 """The README's gallery: every bundled style, full and fast, on the same sample photos.
 
-    python docs/tools/gallery.py [--width 320] [--out docs/gallery] [--sheet sheet.png] [STYLE ...]
+    python docs/tools/gallery.py [--width 240] [--out docs/gallery] [--sheet sheet.png] [STYLE ...]
 
 Writes PHOTO.jpg and PHOTO-STYLE.jpg / PHOTO-STYLE-fast.jpg; ``--sheet`` also writes them all as
 one PNG (rows: styles) to look at.
@@ -32,7 +32,7 @@ def save(path: Path, rgb: np.ndarray) -> None:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--width", type=int, default=320)
+    ap.add_argument("--width", type=int, default=240)
     ap.add_argument("--out", type=Path, default=Path("docs/gallery"))
     ap.add_argument("--sheet", type=Path)
     ap.add_argument("styles", nargs="*", help="bundled styles to draw (default: all)")
